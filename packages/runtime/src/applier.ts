@@ -1,0 +1,350 @@
+// One Kafka batch → one PostgreSQL transaction: read-model rows, aggregate sequences, parked events and
+// the partition's next offset commit together, so a crash at any instant loses nothing and applies
+// nothing twice. The offsets row is locked (FOR UPDATE): two members briefly owning the same partition
+// during a rebalance serialise here, and the second sees the advanced offset and skips.
+import {
+  type EventCatalog,
+  type EventEnvelope,
+  HEADER,
+  headersToEnvelope,
+} from "@idp/events";
+import type pg from "pg";
+import type { Logger } from "pino";
+import { type Queryable, withTransaction } from "./db/pool.ts";
+import { classifyError } from "./errors.ts";
+import { EventApplyError, applyEvents } from "./fold.ts";
+import type { AdminPort, BatchOutcome, ConsumedRecord, RecordBatch, TopicPartition } from "./kafka/port.ts";
+import type { ProjectedEvent, Projection } from "./projection.ts";
+
+export interface ApplierOptions {
+  pool: pg.Pool;
+  projection: Projection;
+  catalog: EventCatalog;
+  admin: AdminPort;
+  logger: Logger;
+  /** Deterministic failures of one event before it is parked. */
+  maxAttempts: number;
+}
+
+export interface BatchStats {
+  applied: number;
+  /** Records of event types this projection does not read. */
+  ignored: number;
+  /** Events at or below their aggregate's applied sequence (redelivery, producer retry). */
+  duplicates: number;
+  parked: number;
+  statements: number;
+}
+
+export type ApplyResult = BatchOutcome & { stats?: BatchStats };
+
+interface Pending {
+  record: ConsumedRecord;
+  /** Missing when the record failed to decode (it is then parked). */
+  event?: ProjectedEvent;
+  /** The headers' envelope when the payload failed but the headers were fine. */
+  envelope?: EventEnvelope;
+}
+
+const aggregateId = (e: Pick<EventEnvelope, "instanceId" | "aggregateType" | "aggregateId">) =>
+  `${e.instanceId}\u0000${e.aggregateType}\u0000${e.aggregateId}`;
+const recordId = (r: ConsumedRecord) => `${r.topic}/${r.partition}/${r.offset}`;
+
+export class BatchApplier {
+  /** Failed attempts per record (topic/partition/offset); parked once it reaches maxAttempts. */
+  private readonly attempts = new Map<string, { count: number; error: string }>();
+  /** Partitions whose last attempt failed in SQL without a culprit: retry one savepoint per event. */
+  private readonly isolate = new Set<string>();
+  /** Partitions we sought to fill an offset gap; a gap that persists after the seek is real. */
+  private readonly soughtTo = new Map<string, bigint>();
+  private readonly handled: Set<string>;
+
+  constructor(private readonly opts: ApplierOptions) {
+    this.handled = new Set(opts.projection.eventTypes());
+  }
+
+  /** Where each assigned partition starts: the stored offset, or the earliest retained offset if new. */
+  async startOffsets(assigned: TopicPartition[]): Promise<(TopicPartition & { offset: string })[]> {
+    const out: (TopicPartition & { offset: string })[] = [];
+    for (const tp of assigned) out.push({ ...tp, offset: (await this.storedOffset(this.opts.pool, tp)).toString() });
+    return out;
+  }
+
+  private async storedOffset(db: Queryable, tp: TopicPartition, lock = false): Promise<bigint> {
+    const select = `SELECT next_offset::text AS next FROM projector_offsets
+      WHERE projection = $1 AND topic = $2 AND partition = $3${lock ? " FOR UPDATE" : ""}`;
+    const args = [this.opts.projection.name, tp.topic, tp.partition];
+    let { rows } = await db.query(select, args);
+    if (rows.length === 0) {
+      const low = (await this.opts.admin.partitionOffsets(tp.topic)).find((p) => p.partition === tp.partition)?.low ?? "0";
+      await db.query(
+        `INSERT INTO projector_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING`,
+        [...args, low],
+      );
+      ({ rows } = await db.query(select, args));
+    }
+    return BigInt((rows[0] as { next: string }).next);
+  }
+
+  async apply(batch: RecordBatch): Promise<ApplyResult> {
+    const tpKey = `${batch.topic}/${batch.partition}`;
+    try {
+      const result = await withTransaction(this.opts.pool, (db) => this.applyInTransaction(db, batch, tpKey));
+      this.isolate.delete(tpKey);
+      if (result.kind === "done") {
+        for (const r of batch.records) this.attempts.delete(recordId(r));
+      }
+      return result;
+    } catch (err) {
+      if (classifyError(err) === "transient") throw err;
+      if (err instanceof EventApplyError) {
+        const r = batch.records.find((x) => x.offset === err.event.position.offset);
+        if (r) this.countFailure(r, err);
+      } else {
+        this.isolate.add(tpKey); // a set-based statement failed: find the culprit event by event
+      }
+      throw err;
+    }
+  }
+
+  private countFailure(r: ConsumedRecord, err: unknown) {
+    const id = recordId(r);
+    const prev = this.attempts.get(id)?.count ?? 0;
+    this.attempts.set(id, { count: prev + 1, error: errorText(err) });
+  }
+
+  private exhausted(r: ConsumedRecord) {
+    const a = this.attempts.get(recordId(r));
+    return a && a.count >= this.opts.maxAttempts ? a : undefined;
+  }
+
+  private async applyInTransaction(db: pg.PoolClient, batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
+    const { projection, catalog } = this.opts;
+    const stats: BatchStats = { applied: 0, ignored: 0, duplicates: 0, parked: 0, statements: 0 };
+    const next = await this.storedOffset(db, batch, true);
+    const records = batch.records.filter((r) => BigInt(r.offset) >= next);
+    const last = batch.records.at(-1);
+    if (records.length === 0 || !last) return { kind: "done", nextOffset: next.toString(), stats };
+    const first = BigInt((records[0] as ConsumedRecord).offset);
+    if (first > next && this.soughtTo.get(tpKey) !== next) {
+      // Kafka handed us records past our stored position (e.g. its group offset is ahead): go back.
+      this.soughtTo.set(tpKey, next);
+      return { kind: "seek", offset: next.toString() };
+    }
+    this.soughtTo.delete(tpKey);
+
+    // 1. Decode what this projection reads; everything else is skipped by header, undecoded.
+    const decoded: Pending[] = [];
+    for (const record of records) {
+      const type = record.headers[HEADER.eventType];
+      if (type === undefined || !this.handled.has(type)) {
+        if (type === undefined) this.opts.logger.warn({ record: recordId(record) }, "record without event-type header skipped");
+        stats.ignored++;
+        continue;
+      }
+      let envelope: EventEnvelope | undefined;
+      try {
+        envelope = headersToEnvelope(record.headers);
+        if (!record.value) throw new Error("record has no value");
+        const payload = catalog.decode(envelope.eventType, envelope.schemaVersion, record.value);
+        decoded.push({ record, event: { ...envelope, payload, position: { topic: record.topic, partition: record.partition, offset: record.offset } } });
+      } catch (err) {
+        this.countFailure(record, err);
+        if (!this.exhausted(record)) throw new DecodeFailure(record, err);
+        decoded.push({ record, ...(envelope ? { envelope } : {}) });
+      }
+    }
+
+    // 2. Sequence guard and parking, per aggregate, in stream order.
+    const withEnvelope = decoded.flatMap((d) => (d.event ?? d.envelope ? [d.event ?? (d.envelope as EventEnvelope)] : []));
+    const sequences = await this.loadSequences(db, withEnvelope);
+    const parkedAggregates = await this.loadParkedAggregates(db, withEnvelope);
+    const toApply: ProjectedEvent[] = [];
+    const applySequences = new Map<string, EventEnvelope>();
+    for (const { record, event, envelope } of decoded) {
+      const env = event ?? envelope;
+      const agg = env ? aggregateId(env) : undefined;
+      const blockedBy = agg === undefined ? undefined : parkedAggregates.get(agg);
+      if (blockedBy !== undefined) {
+        const error = `waiting behind parked event #${blockedBy} of the same aggregate`;
+        await this.park(db, record, env, error, 0, blockedBy);
+        stats.parked++;
+        continue;
+      }
+      if (env && agg !== undefined && env.aggregateSequence <= (sequences.get(agg) ?? 0)) {
+        stats.duplicates++;
+        continue;
+      }
+      const failed = this.exhausted(record);
+      if (failed || !event || agg === undefined) {
+        const id = await this.park(db, record, env, failed?.error ?? "undecodable", failed?.count ?? 0, null);
+        if (agg !== undefined) parkedAggregates.set(agg, id);
+        stats.parked++;
+        continue;
+      }
+      sequences.set(agg, event.aggregateSequence);
+      applySequences.set(agg, event);
+      toApply.push(event);
+    }
+
+    // 3. Apply: set-based normally; one savepoint per event after an unattributed SQL failure.
+    if (this.isolate.has(tpKey)) {
+      await this.applyIsolated(db, toApply, records, parkedAggregates, stats);
+    } else {
+      stats.statements += (await applyEvents(db, projection, toApply)).statements;
+      stats.applied = toApply.length;
+    }
+
+    // 4. Bookkeeping in the same transaction.
+    if (applySequences.size) {
+      const rows = [...applySequences.values()].map((e) => ({
+        instance_id: e.instanceId,
+        aggregate_type: e.aggregateType,
+        aggregate_id: e.aggregateId,
+        sequence: sequences.get(aggregateId(e)),
+      }));
+      await db.query(
+        `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence)
+         SELECT $1, r.instance_id, r.aggregate_type, r.aggregate_id, r.sequence
+         FROM jsonb_to_recordset($2::jsonb) AS r(instance_id text, aggregate_type text, aggregate_id text, sequence bigint)
+         ON CONFLICT (projection, instance_id, aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence`,
+        [projection.name, JSON.stringify(rows)],
+      );
+    }
+    const nextOffset = (BigInt(last.offset) + 1n).toString();
+    await db.query(
+      `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now()
+       WHERE projection = $1 AND topic = $2 AND partition = $3`,
+      [projection.name, batch.topic, batch.partition, nextOffset, stats.applied],
+    );
+    return { kind: "done", nextOffset, stats };
+  }
+
+  private async applyIsolated(
+    db: pg.PoolClient,
+    events: ProjectedEvent[],
+    records: ConsumedRecord[],
+    parkedAggregates: Map<string, number>,
+    stats: BatchStats,
+  ) {
+    const byOffset = new Map(records.map((r) => [r.offset, r]));
+    for (const event of events) {
+      const record = byOffset.get(event.position.offset) as ConsumedRecord;
+      const agg = aggregateId(event);
+      const blockedBy = parkedAggregates.get(agg);
+      if (blockedBy !== undefined) {
+        await this.park(db, record, event, `waiting behind parked event #${blockedBy} of the same aggregate`, 0, blockedBy);
+        stats.parked++;
+        continue;
+      }
+      await db.query("SAVEPOINT apply_event");
+      try {
+        stats.statements += (await applyEvents(db, this.opts.projection, [event])).statements;
+        await db.query("RELEASE SAVEPOINT apply_event");
+        stats.applied++;
+      } catch (err) {
+        if (classifyError(err) === "transient") throw err;
+        await db.query("ROLLBACK TO SAVEPOINT apply_event");
+        this.countFailure(record, err);
+        const a = this.exhausted(record);
+        if (!a) throw err;
+        parkedAggregates.set(agg, await this.park(db, record, event, a.error, a.count, null));
+        stats.parked++;
+      }
+    }
+  }
+
+  private async loadSequences(db: Queryable, events: EventEnvelope[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (events.length === 0) return out;
+    const keys = uniqueAggregates(events);
+    const { rows } = await db.query(
+      `SELECT s.instance_id, s.aggregate_type, s.aggregate_id, s.sequence FROM projector_aggregate_sequences s
+       JOIN jsonb_to_recordset($2::jsonb) AS k(instance_id text, aggregate_type text, aggregate_id text)
+         ON s.instance_id = k.instance_id AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
+       WHERE s.projection = $1`,
+      [this.opts.projection.name, JSON.stringify(keys)],
+    );
+    for (const r of rows) out.set(aggregateId({ instanceId: r.instance_id, aggregateType: r.aggregate_type, aggregateId: r.aggregate_id }), r.sequence);
+    return out;
+  }
+
+  private async loadParkedAggregates(db: Queryable, events: EventEnvelope[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (events.length === 0) return out;
+    const { rows } = await db.query(
+      `SELECT p.instance_id, p.aggregate_type, p.aggregate_id, min(p.id) AS id FROM projector_parked_events p
+       JOIN jsonb_to_recordset($2::jsonb) AS k(instance_id text, aggregate_type text, aggregate_id text)
+         ON p.instance_id = k.instance_id AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id
+       WHERE p.projection = $1 AND p.status = 'parked'
+       GROUP BY 1, 2, 3`,
+      [this.opts.projection.name, JSON.stringify(uniqueAggregates(events))],
+    );
+    for (const r of rows) out.set(aggregateId({ instanceId: r.instance_id, aggregateType: r.aggregate_type, aggregateId: r.aggregate_id }), Number(r.id));
+    return out;
+  }
+
+  private async park(
+    db: Queryable,
+    record: ConsumedRecord,
+    envelope: EventEnvelope | undefined,
+    error: string,
+    attempts: number,
+    blockedBy: number | null,
+  ): Promise<number> {
+    const { rows } = await db.query(
+      `INSERT INTO projector_parked_events (projection, topic, partition, "offset", instance_id, aggregate_type,
+         aggregate_id, aggregate_sequence, event_type, headers, payload, error, attempts, blocked_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       ON CONFLICT (projection, topic, partition, "offset") DO UPDATE SET error = EXCLUDED.error
+       RETURNING id`,
+      [
+        this.opts.projection.name,
+        record.topic,
+        record.partition,
+        record.offset,
+        envelope?.instanceId ?? record.headers[HEADER.instanceId] ?? null,
+        envelope?.aggregateType ?? record.headers[HEADER.aggregateType] ?? null,
+        envelope?.aggregateId ?? record.headers[HEADER.aggregateId] ?? null,
+        envelope?.aggregateSequence ?? null,
+        envelope?.eventType ?? record.headers[HEADER.eventType] ?? null,
+        JSON.stringify(record.headers),
+        record.value,
+        error,
+        attempts,
+        blockedBy,
+      ],
+    );
+    this.opts.logger.warn(
+      { record: recordId(record), eventType: envelope?.eventType, aggregateId: envelope?.aggregateId, blockedBy, error },
+      blockedBy ? "event parked behind an earlier parked event" : "event parked",
+    );
+    return Number(rows[0].id);
+  }
+}
+
+/** A record could not be decoded; retried until maxAttempts, then parked. */
+export class DecodeFailure extends Error {
+  override readonly name = "DecodeFailure";
+  constructor(
+    readonly record: ConsumedRecord,
+    override readonly cause: unknown,
+  ) {
+    super(`record ${recordId(record)}: ${errorText(cause)}`);
+  }
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+
+function uniqueAggregates(events: EventEnvelope[]) {
+  const seen = new Map<string, { instance_id: string; aggregate_type: string; aggregate_id: string }>();
+  for (const event of events) {
+    seen.set(aggregateId(event), {
+      instance_id: event.instanceId,
+      aggregate_type: event.aggregateType,
+      aggregate_id: event.aggregateId,
+    });
+  }
+  return [...seen.values()];
+}

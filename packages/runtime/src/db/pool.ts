@@ -1,0 +1,68 @@
+import pg from "pg";
+
+/** What a query needs: a pool or a client inside a transaction. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<pg.QueryResult>;
+}
+
+const INT8_OID = 20;
+// Read-model sequences are int8 but far below 2^53; converting them keeps rows JSON-friendly. Kafka
+// offsets are also int8 but are always selected as ::text by the runtime, never through this parser.
+const types = {
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === INT8_OID) {
+      return (v: string) => {
+        const n = Number(v);
+        if (!Number.isSafeInteger(n)) throw new Error(`int8 value ${v} exceeds 2^53; select it as text`);
+        return n;
+      };
+    }
+    return pg.types.getTypeParser(oid, format as "text");
+  }) as typeof pg.types.getTypeParser,
+};
+
+export interface PoolOptions {
+  connectionString: string;
+  /** Every connection gets this search_path: the service's own schema first. */
+  schema?: string;
+  max?: number;
+  applicationName?: string;
+}
+
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    application_name: opts.applicationName ?? "idp-projector",
+    types,
+    ...(opts.schema ? { options: `-c search_path=${opts.schema},public` } : {}),
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener Node exits.
+  pool.on("error", () => {});
+  return pool;
+}
+
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    broken = await client.query("ROLLBACK").then(
+      () => false,
+      () => true,
+    );
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Schema names are interpolated into DDL, so they are restricted to plain identifiers. */
+export function assertIdentifier(name: string, what = "identifier"): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid ${what} ${JSON.stringify(name)}: use [a-z_][a-z0-9_]*`);
+  return name;
+}

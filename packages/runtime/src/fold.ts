@@ -1,0 +1,168 @@
+// Applies decoded events to the read model with few round trips: consecutive row events form a segment;
+// a segment loads every row it touches in one query per table, folds the events over those rows in
+// memory (pure reducers, in event order), then writes the final rows with one DELETE and one UPSERT per
+// table. A set-based SQL handler ends the segment, so the order of all effects equals sequential apply.
+import type { Queryable } from "./db/pool.ts";
+import type { BaseRow, KeyValues, Projection, ProjectedEvent, RowHandler, Table } from "./projection.ts";
+
+/** A reducer (or key function) threw for this event: a deterministic failure of that one event. */
+export class EventApplyError extends Error {
+  override readonly name = "EventApplyError";
+  constructor(
+    readonly event: ProjectedEvent,
+    override readonly cause: unknown,
+  ) {
+    super(`${event.eventType} ${event.aggregateId}@${event.aggregateSequence}: ${(cause as Error)?.message ?? cause}`);
+  }
+}
+
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+interface TableSql {
+  load: string;
+  remove: string;
+  upsert: string;
+}
+const sqlCache = new WeakMap<Table, TableSql>();
+
+function tableSql(t: Table): TableSql {
+  const cached = sqlCache.get(t);
+  if (cached) return cached;
+  const cols = Object.keys(t.columns);
+  const recordDef = (names: readonly string[]) =>
+    names.map((c) => `${quoteIdent(c)} ${t.columns[c as keyof typeof t.columns]}`).join(", ");
+  const keyJoin = (alias: string) => t.key.map((k) => `t.${quoteIdent(k)} = ${alias}.${quoteIdent(k)}`).join(" AND ");
+  const name = quoteIdent(t.name);
+  const nonKey = cols.filter((c) => !t.key.includes(c as never));
+  const sql: TableSql = {
+    load: `SELECT t.* FROM ${name} t JOIN jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) ON ${keyJoin("k")}`,
+    remove: `DELETE FROM ${name} t USING jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) WHERE ${keyJoin("k")}`,
+    upsert:
+      `INSERT INTO ${name} (${cols.map(quoteIdent).join(", ")}) ` +
+      `SELECT ${cols.map(quoteIdent).join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${recordDef(cols)}) ` +
+      `ON CONFLICT (${t.key.map(quoteIdent).join(", ")}) DO ` +
+      (nonKey.length ? `UPDATE SET ${nonKey.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(", ")}` : "NOTHING"),
+  };
+  sqlCache.set(t, sql);
+  return sql;
+}
+
+interface Slot {
+  keyValues: KeyValues;
+  row: BaseRow | undefined;
+  dirty: boolean;
+}
+
+interface Step {
+  event: ProjectedEvent;
+  handler: RowHandler;
+  key: string;
+}
+
+export interface FoldStats {
+  statements: number;
+}
+
+export async function applyEvents(
+  db: Queryable,
+  projection: Projection,
+  events: readonly ProjectedEvent[],
+): Promise<FoldStats> {
+  const stats: FoldStats = { statements: 0 };
+  let segment: Step[] = [];
+  for (const event of events) {
+    for (const handler of projection.handlersFor(event.eventType) ?? []) {
+      if (handler.kind === "row") {
+        const h = handler as unknown as RowHandler;
+        let keyValues: KeyValues;
+        try {
+          keyValues = h.key(event);
+        } catch (err) {
+          throw new EventApplyError(event, err);
+        }
+        segment.push({ event, handler: h, key: JSON.stringify(keyValues) });
+      } else {
+        await flushSegment(db, segment, stats);
+        segment = [];
+        let statements: ReturnType<typeof handler.statements>;
+        try {
+          statements = handler.statements(event);
+        } catch (err) {
+          throw new EventApplyError(event, err);
+        }
+        for (const s of statements) {
+          await db.query(s.text, s.values as unknown[]);
+          stats.statements++;
+        }
+      }
+    }
+  }
+  await flushSegment(db, segment, stats);
+  return stats;
+}
+
+async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
+  if (steps.length === 0) return;
+  const slots = new Map<Table, Map<string, Slot>>();
+  for (const s of steps) {
+    let bucket = slots.get(s.handler.table);
+    if (!bucket) slots.set(s.handler.table, (bucket = new Map()));
+    if (!bucket.has(s.key)) bucket.set(s.key, { keyValues: s.handler.key(s.event), row: undefined, dirty: false });
+  }
+
+  for (const [table, bucket] of slots) {
+    const keys = [...bucket.values()].map((slot) => keyObject(table, slot.keyValues));
+    const { rows } = await db.query(tableSql(table).load, [JSON.stringify(keys)]);
+    stats.statements++;
+    for (const row of rows as BaseRow[]) {
+      const k = JSON.stringify(table.key.map((c) => (row as unknown as Record<string, unknown>)[c]));
+      const slot = bucket.get(k);
+      if (slot) slot.row = row;
+    }
+  }
+
+  for (const s of steps) {
+    const slot = slots.get(s.handler.table)?.get(s.key) as Slot;
+    let result: BaseRow | null | undefined;
+    try {
+      result = s.handler.apply(slot.row, s.event);
+      if (result) assertKeyUnchanged(s.handler.table, slot.keyValues, result);
+    } catch (err) {
+      throw new EventApplyError(s.event, err);
+    }
+    if (result === undefined) continue;
+    slot.row = result ?? undefined;
+    slot.dirty = true;
+  }
+
+  for (const [table, bucket] of slots) {
+    const removed: Record<string, unknown>[] = [];
+    const written: BaseRow[] = [];
+    for (const slot of bucket.values()) {
+      if (!slot.dirty) continue;
+      if (slot.row) written.push(slot.row);
+      else removed.push(keyObject(table, slot.keyValues));
+    }
+    const sql = tableSql(table);
+    if (removed.length) {
+      await db.query(sql.remove, [JSON.stringify(removed)]);
+      stats.statements++;
+    }
+    if (written.length) {
+      await db.query(sql.upsert, [JSON.stringify(written)]);
+      stats.statements++;
+    }
+  }
+}
+
+function keyObject(table: Table, values: KeyValues): Record<string, unknown> {
+  return Object.fromEntries(table.key.map((c, i) => [c, values[i]]));
+}
+
+function assertKeyUnchanged(table: Table, keyValues: KeyValues, row: BaseRow) {
+  table.key.forEach((c, i) => {
+    if ((row as unknown as Record<string, unknown>)[c] !== keyValues[i]) {
+      throw new Error(`reducer changed key column ${table.name}.${c} (tenant keys are immutable)`);
+    }
+  });
+}

@@ -1,0 +1,71 @@
+// The one error body of every API: { code, message, details?, requestId }. Never a stack or SQL.
+import type { FastifyError, FastifyInstance } from "fastify";
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) => new ApiError(400, "invalid_argument", message, details);
+export const notFound = (message: string) => new ApiError(404, "not_found", message);
+export const unauthenticated = (message: string) =>
+  new ApiError(401, "unauthenticated", message, undefined, { "www-authenticate": 'Bearer realm="idp-projectors"' });
+export const forbidden = (message: string) => new ApiError(403, "permission_denied", message);
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  405: "method_not_allowed",
+  406: "not_acceptable",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  503: "unavailable",
+};
+
+export const errorBodySchema = {
+  type: "object",
+  required: ["code", "message", "requestId"],
+  properties: {
+    code: { type: "string" },
+    message: { type: "string" },
+    details: {},
+    requestId: { type: "string" },
+  },
+} as const;
+
+export function registerErrorHandling(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError & Partial<ApiError>, req, reply) => {
+    let status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    let code = err instanceof ApiError ? err.code : (CODE_BY_STATUS[status] ?? "internal");
+    let message = err.message;
+    let details = err instanceof ApiError ? err.details : undefined;
+    if (err.validation || err.code === "FST_ERR_VALIDATION") {
+      status = 400;
+      code = "invalid_argument";
+      details = (err as { details?: unknown }).details ?? err.validation;
+    }
+    if (status >= 500) {
+      req.log.error({ err }, "request failed");
+      code = status === 503 ? "unavailable" : "internal";
+      message = status === 503 ? err.message : "internal error";
+      details = undefined;
+    } else if (status !== 404) {
+      req.log.info({ code, message }, "request rejected");
+    }
+    if (err instanceof ApiError && err.headers) reply.headers(err.headers);
+    reply.status(status).send({ code, message, ...(details === undefined ? {} : { details }), requestId: req.id });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ code: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}`, requestId: req.id });
+  });
+}

@@ -1,0 +1,74 @@
+// The runtime's own small Kafka port: what the projector needs from a client, nothing more. The kafkajs
+// adapter implements it; another client (e.g. @platformatic/kafka) can be added beside it and compared.
+import type { Position } from "../projection.ts";
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface ConsumedRecord extends TopicPartition {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export interface RecordBatch extends TopicPartition {
+  records: ConsumedRecord[];
+  /** Offset of the next record the broker will write (end of the partition log). */
+  highWatermark: string;
+}
+
+export interface BatchContext {
+  heartbeat(): Promise<void>;
+  /** False once the consumer stops or the partition was revoked: abandon the batch without committing. */
+  isActive(): boolean;
+}
+
+export type BatchOutcome =
+  | { kind: "done"; nextOffset: string }
+  | { kind: "seek"; offset: string }
+  | { kind: "abandon" };
+
+export interface ConsumerHandlers {
+  /** Partitions newly assigned to this member: return where each must start (from PostgreSQL). */
+  onAssigned(assigned: TopicPartition[]): Promise<(TopicPartition & { offset: string })[]>;
+  onBatch(batch: RecordBatch, ctx: BatchContext): Promise<BatchOutcome>;
+}
+
+export interface ConsumerPort {
+  start(topics: string[], handlers: ConsumerHandlers): Promise<void>;
+  seek(tp: TopicPartition, offset: string): void;
+  pause(tps: TopicPartition[]): void;
+  resume(tps: TopicPartition[]): void;
+  /** Drains the running batch, commits, leaves the group. */
+  stop(): Promise<void>;
+}
+
+export interface ProducedRecord {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface ProducerPort {
+  connect(): Promise<void>;
+  /** Appends records in order; returns each record's position, in input order. */
+  send(topic: string, records: ProducedRecord[]): Promise<Position[]>;
+  disconnect(): Promise<void>;
+}
+
+export interface PartitionOffsets {
+  partition: number;
+  /** Earliest offset still retained. */
+  low: string;
+  /** Next offset to be written. */
+  high: string;
+}
+
+export interface AdminPort {
+  ensureTopic(topic: string, partitions: number): Promise<void>;
+  partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,16 @@
+import { catalog } from "@idp/events";
+import type { ServiceDefinition } from "@idp/runtime";
+import { fileURLToPath } from "node:url";
+import { users } from "./projection.ts";
+import { userRoutes } from "./routes.ts";
+
+export const usersService: ServiceDefinition = {
+  name: "users",
+  defaultPort: 8081,
+  projection: users,
+  catalog,
+  migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)),
+  routes: userRoutes,
+};
+
+export * from "./projection.ts";

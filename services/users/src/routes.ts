@@ -1,0 +1,252 @@
+// Users query API: get by id, and search with ZITADEL's user filters, sorting and keyset pagination.
+import { idSchema } from "@idp/events";
+import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import { UserState, UserType } from "./projection.ts";
+
+const stateNames = Object.keys(UserState) as [keyof typeof UserState, ...(keyof typeof UserState)[]];
+const typeNames = Object.keys(UserType) as [keyof typeof UserType, ...(keyof typeof UserType)[]];
+const stateName = (n: number) => stateNames.find((k) => UserState[k] === n) ?? "unspecified";
+const typeName = (n: number) => typeNames.find((k) => UserType[k] === n) ?? "unspecified";
+
+const textMethod = z.enum(["equals", "equalsIgnoreCase", "startsWith", "contains"]).default("equalsIgnoreCase");
+const textFilter = z.string().min(1).max(200);
+
+/** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
+const SORTS = {
+  id: { sql: "u.id", kind: "text" },
+  username: { sql: "lower(u.username)", kind: "text" },
+  displayName: { sql: "lower(coalesce(u.display_name, ''))", kind: "text" },
+  email: { sql: "lower(coalesce(u.email, ''))", kind: "text" },
+  firstName: { sql: "lower(coalesce(u.first_name, ''))", kind: "text" },
+  lastName: { sql: "lower(coalesce(u.last_name, ''))", kind: "text" },
+  state: { sql: "u.state", kind: "int" },
+  type: { sql: "u.type", kind: "int" },
+  creationDate: { sql: "u.creation_date", kind: "timestamp" },
+  changeDate: { sql: "u.change_date", kind: "timestamp" },
+} as const;
+type SortKey = keyof typeof SORTS;
+
+const listQuery = z.strictObject({
+  username: textFilter.optional(),
+  usernameMethod: textMethod,
+  email: textFilter.optional(),
+  emailMethod: textMethod,
+  displayName: textFilter.optional(),
+  displayNameMethod: textMethod,
+  firstName: textFilter.optional(),
+  firstNameMethod: textMethod,
+  lastName: textFilter.optional(),
+  lastNameMethod: textMethod,
+  loginName: textFilter.optional().describe("exact login name, case-insensitive"),
+  state: z.enum(stateNames).optional(),
+  type: z.enum(typeNames).optional(),
+  orgId: idSchema.optional().describe("resource owner (organization) id"),
+  ids: z
+    .string()
+    .max(4000)
+    .transform((s) => s.split(",").filter(Boolean))
+    .pipe(z.array(idSchema).min(1).max(100))
+    .optional()
+    .describe("comma-separated user ids"),
+  sort: z.enum(Object.keys(SORTS) as [SortKey, ...SortKey[]]).default("id"),
+  ...pageQuery,
+});
+
+const details = z.object({
+  sequence: z.number(),
+  creationDate: z.string(),
+  changeDate: z.string(),
+  resourceOwner: z.string(),
+});
+
+const userSchema = z.object({
+  id: z.string(),
+  state: z.string(),
+  type: z.string(),
+  username: z.string(),
+  loginNames: z.array(z.string()),
+  preferredLoginName: z.string().nullable(),
+  human: z
+    .object({
+      firstName: z.string().nullable(),
+      lastName: z.string().nullable(),
+      nickName: z.string().nullable(),
+      displayName: z.string().nullable(),
+      preferredLanguage: z.string().nullable(),
+      gender: z.number().nullable(),
+      avatarKey: z.string().nullable(),
+      email: z.object({ email: z.string().nullable(), isVerified: z.boolean() }),
+      phone: z.object({ phone: z.string().nullable(), isVerified: z.boolean() }),
+      passwordSet: z.boolean(),
+      passwordChangeRequired: z.boolean(),
+      passwordChanged: z.string().nullable(),
+      mfaInitSkipped: z.string().nullable(),
+    })
+    .optional(),
+  machine: z
+    .object({ name: z.string().nullable(), description: z.string().nullable(), accessTokenType: z.string(), hasSecret: z.boolean() })
+    .optional(),
+  details,
+});
+
+const SELECT = `SELECT u.*,
+  ARRAY(SELECT ln.login_name FROM login_names ln WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id
+        ORDER BY ln.is_primary DESC, ln.login_name) AS login_names,
+  (SELECT ln.login_name FROM login_names ln WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id AND ln.is_primary
+   ORDER BY ln.login_name LIMIT 1) AS preferred_login_name
+FROM users u`;
+
+type Row = Record<string, unknown> & { id: string };
+const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
+
+function toUser(r: Row): z.infer<typeof userSchema> {
+  const base = {
+    id: r.id,
+    state: stateName(r.state as number),
+    type: typeName(r.type as number),
+    username: r.username as string,
+    loginNames: r.login_names as string[],
+    preferredLoginName: (r.preferred_login_name as string | null) ?? null,
+    details: {
+      sequence: r.sequence as number,
+      creationDate: iso(r.creation_date) as string,
+      changeDate: iso(r.change_date) as string,
+      resourceOwner: r.resource_owner as string,
+    },
+  };
+  if (r.type === UserType.machine) {
+    return {
+      ...base,
+      machine: {
+        name: r.machine_name as string | null,
+        description: r.machine_description as string | null,
+        accessTokenType: r.access_token_type === 1 ? "jwt" : "bearer",
+        hasSecret: r.has_secret === true,
+      },
+    };
+  }
+  return {
+    ...base,
+    human: {
+      firstName: r.first_name as string | null,
+      lastName: r.last_name as string | null,
+      nickName: r.nick_name as string | null,
+      displayName: r.display_name as string | null,
+      preferredLanguage: r.preferred_language as string | null,
+      gender: r.gender as number | null,
+      avatarKey: r.avatar_key as string | null,
+      email: { email: r.email as string | null, isVerified: r.is_email_verified === true },
+      phone: { phone: r.phone as string | null, isVerified: r.is_phone_verified === true },
+      passwordSet: r.password_set === true,
+      passwordChangeRequired: r.password_change_required === true,
+      passwordChanged: iso(r.password_changed),
+      mfaInitSkipped: iso(r.mfa_init_skipped),
+    },
+  };
+}
+
+class Where {
+  readonly parts: string[] = [];
+  readonly values: unknown[] = [];
+  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
+    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
+  }
+  text(column: string, value: string | undefined, method: z.infer<typeof textMethod>) {
+    if (value === undefined) return;
+    const escaped = value.replace(/[\\%_]/g, (c) => `\\${c}`);
+    if (method === "equals") this.add((p) => `${column} = ${p(value)}`);
+    else if (method === "equalsIgnoreCase") this.add((p) => `lower(${column}) = lower(${p(value)})`);
+    else if (method === "startsWith") this.add((p) => `lower(${column}) LIKE lower(${p(escaped)}) || '%'`);
+    else this.add((p) => `lower(${column}) LIKE '%' || lower(${p(escaped)}) || '%'`);
+  }
+  sql() {
+    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
+  }
+}
+
+/** Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). */
+function tenantWhere(tenant: Tenant): Where {
+  const w = new Where();
+  w.add((p) => `u.instance_id = ${p(tenant.instanceId)}`);
+  if (tenant.orgId) w.add((p) => `u.resource_owner = ${p(tenant.orgId)}`);
+  return w;
+}
+
+export const userRoutes =
+  ({ db }: RouteDeps): FastifyPluginAsync =>
+  async (app) => {
+    app.get(
+      "/users/:userId",
+      {
+        schema: {
+          summary: "Get a user by id",
+          tags: ["users"],
+          params: z.strictObject({ userId: idSchema }),
+          response: { 200: userSchema },
+        },
+      },
+      async (req) => {
+        const { userId } = req.params as { userId: string };
+        const w = tenantWhere(req.tenant);
+        w.add((p) => `u.id = ${p(userId)}`);
+        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
+        if (!rows[0]) throw notFound(`user ${userId} not found`);
+        return toUser(rows[0] as Row);
+      },
+    );
+
+    app.get(
+      "/users",
+      {
+        schema: {
+          summary: "Search users",
+          description: "Filters are AND-ed. Pagination is keyset: pass `nextCursor` back as `cursor` with the same sort and order.",
+          tags: ["users"],
+          querystring: listQuery,
+          response: { 200: z.object({ result: z.array(userSchema), nextCursor: z.string().nullable() }) },
+        },
+      },
+      async (req) => {
+        const q = req.query as z.infer<typeof listQuery>;
+        const w = tenantWhere(req.tenant);
+        w.text("u.username", q.username, q.usernameMethod);
+        w.text("u.email", q.email, q.emailMethod);
+        w.text("u.display_name", q.displayName, q.displayNameMethod);
+        w.text("u.first_name", q.firstName, q.firstNameMethod);
+        w.text("u.last_name", q.lastName, q.lastNameMethod);
+        if (q.state) w.add((p) => `u.state = ${p(UserState[q.state as keyof typeof UserState])}`);
+        if (q.type) w.add((p) => `u.type = ${p(UserType[q.type as keyof typeof UserType])}`);
+        if (q.orgId) w.add((p) => `u.resource_owner = ${p(q.orgId)}`);
+        if (q.ids) w.add((p) => `u.id = ANY(${p(q.ids)}::text[])`);
+        if (q.loginName) {
+          // Narrow by username first (indexed): a login name is the username, or username@domain.
+          const at = q.loginName.lastIndexOf("@");
+          const namePart = at > 0 ? q.loginName.slice(0, at) : q.loginName;
+          w.add(
+            (p) =>
+              `lower(u.username) IN (lower(${p(q.loginName)}), lower(${p(namePart)})) AND EXISTS (SELECT 1 FROM login_names ln
+               WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id AND lower(ln.login_name) = lower(${p(q.loginName)}))`,
+          );
+        }
+        const sort = SORTS[q.sort];
+        const cmp = q.order === "asc" ? ">" : "<";
+        if (q.cursor) {
+          const c = decodeCursor(q.cursor, { s: q.sort, d: q.order });
+          const cast = sort.kind === "int" ? "::int" : sort.kind === "timestamp" ? "::timestamptz" : "::text";
+          if ((sort.kind === "int") !== (typeof c.v === "number")) throw badRequest("cursor is malformed");
+          w.add((p) => `(${sort.sql}, u.id) ${cmp} (${p(c.v)}${cast}, ${p(c.id)}::text)`);
+        }
+        // The cursor carries the sort value as PostgreSQL computed it (same lower(), full timestamp precision).
+        const sortValueSql = sort.kind === "timestamp" ? `(${sort.sql})::text` : sort.sql;
+        const sql = `${SELECT.replace("FROM users u", `, ${sortValueSql} AS sort_value FROM users u`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, u.id ${q.order} LIMIT ${q.limit + 1}`;
+        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const page = rows.slice(0, q.limit);
+        const last = page.at(-1);
+        const nextCursor =
+          rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;
+        return { result: page.map(toUser), nextCursor };
+      },
+    );
+  };
