@@ -12,7 +12,7 @@ import {
   formatPosition,
   type EventCatalog,
 } from "@idp/events";
-import { KafkaJsProducer, type ProducerPort, createLogger } from "@idp/runtime";
+import { KafkaJsProducer, type ProducedRecord, type ProducerPort, createLogger } from "@idp/runtime";
 import { randomUUID } from "node:crypto";
 
 export interface EventToPublish {
@@ -44,6 +44,28 @@ export function event<F extends readonly AvroField[]>(
   return { ...envelope, eventType: definition.type, payload: payload as Record<string, unknown> };
 }
 
+/** Validates an event (envelope and payload) and encodes it as a Kafka record: key, Avro value, headers. */
+export function encodeEvent(e: EventToPublish, catalog: EventCatalog = defaultCatalog): ProducedRecord {
+  const definition = catalog.definition(e.eventType);
+  const envelope = envelopeSchema.parse({
+    eventId: e.eventId ?? randomUUID(),
+    eventType: e.eventType,
+    schemaVersion: e.schemaVersion ?? catalog.latestVersion(e.eventType),
+    instanceId: e.instanceId,
+    aggregateType: e.aggregateType ?? definition.aggregateType,
+    aggregateId: e.aggregateId,
+    aggregateSequence: e.aggregateSequence,
+    resourceOwner: e.resourceOwner,
+    creator: e.creator ?? "",
+    createdAt: e.createdAt ?? new Date(),
+  });
+  return {
+    key: envelope.instanceId,
+    value: catalog.encode(e.eventType, e.payload, envelope.schemaVersion),
+    headers: envelopeToHeaders(envelope),
+  };
+}
+
 export interface PublisherOptions {
   brokers: string[];
   topic?: string;
@@ -69,25 +91,8 @@ export class EventPublisher {
   }
 
   /** Validates and encodes an event into a Kafka record (throws PayloadValidationError / a zod error). */
-  encode(e: EventToPublish) {
-    const definition = this.catalog.definition(e.eventType);
-    const envelope = envelopeSchema.parse({
-      eventId: e.eventId ?? randomUUID(),
-      eventType: e.eventType,
-      schemaVersion: e.schemaVersion ?? this.catalog.latestVersion(e.eventType),
-      instanceId: e.instanceId,
-      aggregateType: e.aggregateType ?? definition.aggregateType,
-      aggregateId: e.aggregateId,
-      aggregateSequence: e.aggregateSequence,
-      resourceOwner: e.resourceOwner,
-      creator: e.creator ?? "",
-      createdAt: e.createdAt ?? new Date(),
-    });
-    return {
-      key: envelope.instanceId,
-      value: this.catalog.encode(e.eventType, e.payload, envelope.schemaVersion),
-      headers: envelopeToHeaders(envelope),
-    };
+  encode(e: EventToPublish): ProducedRecord {
+    return encodeEvent(e, this.catalog);
   }
 
   /** Publishes events in order (per instance, they land in one partition in this order). */

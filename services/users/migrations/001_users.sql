@@ -77,7 +77,7 @@ CROSS JOIN LATERAL (
   SELECT u.username AS login_name, true AS is_primary
   WHERE NOT coalesce(op.must_be_domain, ip.must_be_domain, false)
   UNION ALL
-  SELECT u.username || '@' || dom, dom = d.primary_domain
+  SELECT u.username || '@' || dom, dom IS NOT DISTINCT FROM d.primary_domain
   FROM unnest(d.domains) AS dom
   WHERE coalesce(op.must_be_domain, ip.must_be_domain, false)
 ) ln;

@@ -1,0 +1,67 @@
+// Projection specs in Emmett's style: given events, then expected rows, against real PostgreSQL. Events
+// go through the same path as in production (Avro encoding, headers, BatchApplier: decode, sequence
+// guard, fold, set-based writes, offsets), only without a broker.
+import { type EventToPublish, encodeEvent } from "@idp/producer";
+import {
+  type AdminPort,
+  BatchApplier,
+  type ConsumedRecord,
+  type ServiceDefinition,
+  createLogger,
+  createPool,
+  migrate,
+  serviceMigrations,
+} from "@idp/runtime";
+import type pg from "pg";
+import { databaseUrl, uniqueName } from "./env.ts";
+
+const noBroker: AdminPort = {
+  ensureTopic: async () => {},
+  partitionOffsets: async () => [{ partition: 0, low: "0", high: "0" }],
+  close: async () => {},
+};
+
+export interface ProjectionSpec {
+  pool: pg.Pool;
+  schema: string;
+  /** Applies the events as one batch (one transaction); throws if a reducer fails. */
+  given(...events: EventToPublish[]): Promise<{ applied: number; duplicates: number; parked: number }>;
+  /** All rows of a table (or view), ordered by the given columns. */
+  rows(table: string, orderBy?: string): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+export async function projectionSpec(def: ServiceDefinition, opts: { maxAttempts?: number } = {}): Promise<ProjectionSpec> {
+  const schema = uniqueName(`spec_${def.name}`);
+  const pool = createPool({ connectionString: databaseUrl(), schema, max: 3 });
+  await migrate(pool, schema, serviceMigrations(def));
+  const applier = new BatchApplier({
+    pool,
+    projection: def.projection,
+    catalog: def.catalog,
+    admin: noBroker,
+    logger: createLogger(`spec-${def.name}`, "silent"),
+    maxAttempts: opts.maxAttempts ?? 1,
+  });
+  let offset = 0;
+  return {
+    pool,
+    schema,
+    async given(...events) {
+      const records: ConsumedRecord[] = events.map((e) => {
+        const r = encodeEvent(e, def.catalog);
+        return { topic: "spec", partition: 0, offset: String(offset++), key: Buffer.from(r.key), value: r.value, headers: r.headers };
+      });
+      const result = await applier.apply({ topic: "spec", partition: 0, records, highWatermark: String(offset) });
+      if (result.kind !== "done" || !result.stats) throw new Error(`batch not applied: ${result.kind}`);
+      return result.stats;
+    },
+    async rows(table, orderBy = "1, 2") {
+      return (await pool.query(`SELECT * FROM ${table} ORDER BY ${orderBy}`)).rows;
+    },
+    async close() {
+      await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+// Starts a real service (projector + API) against real Kafka and PostgreSQL, isolated by a unique topic,
+// schema and consumer group; signs test tokens; waits for positions instead of sleeping.
+import { type Position, formatPosition } from "@idp/events";
+import { EventPublisher } from "@idp/producer";
+import { KafkaJsAdmin, type RunningService, type ServiceDefinition, loadConfig, startService } from "@idp/runtime";
+import { SignJWT } from "jose";
+import type pg from "pg";
+import { databaseUrl, kafkaBrokers, uniqueName } from "./env.ts";
+
+export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
+export const TEST_AUDIENCE = "idp-projectors";
+
+export async function signToken(claims: { instanceId: string; orgId?: string; scope?: string; expiresIn?: string; audience?: string; secret?: string }) {
+  const jwt = new SignJWT({
+    instance_id: claims.instanceId,
+    ...(claims.orgId ? { org_id: claims.orgId } : {}),
+    scope: claims.scope ?? "projections:read",
+  })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject("test-user")
+    .setIssuedAt()
+    .setAudience(claims.audience ?? TEST_AUDIENCE)
+    .setExpirationTime(claims.expiresIn ?? "5m");
+  return jwt.sign(new TextEncoder().encode(claims.secret ?? TEST_JWT_SECRET));
+}
+
+/** Creates a topic no other test uses. */
+export async function createTopic(prefix: string, partitions = 3): Promise<string> {
+  const topic = uniqueName(`t_${prefix}`);
+  const admin = new KafkaJsAdmin({ brokers: kafkaBrokers(), clientId: "test-admin" });
+  await admin.ensureTopic(topic, partitions);
+  await admin.close();
+  return topic;
+}
+
+export function serviceEnv(def: ServiceDefinition, topic: string, schema: string, overrides: Record<string, string> = {}) {
+  return {
+    ...process.env,
+    KAFKA_BROKERS: kafkaBrokers().join(","),
+    DATABASE_URL: databaseUrl(),
+    DB_SCHEMA: schema,
+    TOPICS: topic,
+    GROUP_ID: `g_${schema}`,
+    HTTP_PORT: "0",
+    AUTH_MODE: "jwt",
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
+    ...overrides,
+  } as Record<string, string>;
+}
+
+export interface TestService {
+  svc: RunningService;
+  topic: string;
+  schema: string;
+  url: string;
+  publisher: EventPublisher;
+  get(path: string, instanceId: string, init?: { orgId?: string; headers?: Record<string, string> }): Promise<Response>;
+  close(opts?: { keepSchema?: boolean }): Promise<void>;
+}
+
+export async function startTestService(def: ServiceDefinition, opts: { topic?: string; env?: Record<string, string> } = {}): Promise<TestService> {
+  const topic = opts.topic ?? (await createTopic(def.name));
+  const schema = uniqueName(def.name);
+  const svc = await startService(def, loadConfig(def.name, 0, serviceEnv(def, topic, schema, opts.env)));
+  const publisher = await EventPublisher.connect({ brokers: kafkaBrokers(), topic });
+  const url = svc.url as string;
+  return {
+    svc,
+    topic,
+    schema,
+    url,
+    publisher,
+    async get(path, instanceId, init = {}) {
+      const token = await signToken({ instanceId, ...(init.orgId ? { orgId: init.orgId } : {}) });
+      return fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}`, ...init.headers } });
+    },
+    async close({ keepSchema = false } = {}) {
+      await publisher.close();
+      const pool = svc.pool;
+      await svc.stop();
+      if (!keepSchema) await dropSchema(schema);
+    },
+  };
+}
+
+export async function dropSchema(schema: string) {
+  const { default: pg } = await import("pg");
+  const c = new pg.Client({ connectionString: databaseUrl() });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+}
+
+/** Waits until the projection has applied every given position (polls its offsets table). */
+export async function waitForPositions(db: pg.Pool | pg.Client, projection: string, positions: Position[], timeoutMs = 60_000) {
+  const need = new Map<string, bigint>();
+  for (const p of positions) {
+    const k = `${p.topic}\u0000${p.partition}`;
+    const o = BigInt(p.offset);
+    if ((need.get(k) ?? -1n) < o) need.set(k, o);
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await db.query("SELECT topic, partition, next_offset::text AS next FROM projector_offsets WHERE projection = $1", [projection]);
+    const done = [...need].every(([k, o]) => {
+      const [topic, partition] = k.split("\u0000");
+      const r = rows.find((x) => x.topic === topic && String(x.partition) === partition);
+      return r && BigInt(r.next) > o;
+    });
+    if (done) return;
+    if (Date.now() > deadline) {
+      throw new Error(`projection ${projection} did not reach ${positions.map(formatPosition).slice(-3).join(", ")} within ${timeoutMs} ms; at ${JSON.stringify(rows)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
