@@ -3,7 +3,7 @@
 // memory (pure reducers, in event order), then writes the final rows with one DELETE and one UPSERT per
 // table. A set-based SQL handler ends the segment, so the order of all effects equals sequential apply.
 import type { Queryable } from "./db/pool.ts";
-import type { BaseRow, KeyValues, Projection, ProjectedEvent, RowHandler, Table } from "./projection.ts";
+import type { BaseRow, FoldContext, KeyValues, Projection, ProjectedEvent, RowHandler, RowRef, Table } from "./projection.ts";
 
 /** A reducer (or key function) threw for this event: a deterministic failure of that one event. */
 export class EventApplyError extends Error {
@@ -57,6 +57,8 @@ interface Step {
   event: ProjectedEvent;
   handler: RowHandler;
   key: string;
+  keyValues: KeyValues;
+  reads: RowRef[];
 }
 
 export interface FoldStats {
@@ -75,12 +77,14 @@ export async function applyEvents(
       if (handler.kind === "row") {
         const h = handler as unknown as RowHandler;
         let keyValues: KeyValues;
+        let reads: RowRef[];
         try {
           keyValues = h.key(event);
+          reads = h.reads?.(event) ?? [];
         } catch (err) {
           throw new EventApplyError(event, err);
         }
-        segment.push({ event, handler: h, key: JSON.stringify(keyValues) });
+        segment.push({ event, handler: h, key: JSON.stringify(keyValues), keyValues, reads });
       } else {
         await flushSegment(db, segment, stats);
         segment = [];
@@ -104,10 +108,14 @@ export async function applyEvents(
 async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
   if (steps.length === 0) return;
   const slots = new Map<Table, Map<string, Slot>>();
+  const want = (table: Table, keyValues: KeyValues, key = JSON.stringify(keyValues)) => {
+    let bucket = slots.get(table);
+    if (!bucket) slots.set(table, (bucket = new Map()));
+    if (!bucket.has(key)) bucket.set(key, { keyValues, row: undefined, dirty: false });
+  };
   for (const s of steps) {
-    let bucket = slots.get(s.handler.table);
-    if (!bucket) slots.set(s.handler.table, (bucket = new Map()));
-    if (!bucket.has(s.key)) bucket.set(s.key, { keyValues: s.handler.key(s.event), row: undefined, dirty: false });
+    want(s.handler.table, s.keyValues, s.key);
+    for (const ref of s.reads) want(ref.table as unknown as Table, ref.key);
   }
 
   for (const [table, bucket] of slots) {
@@ -123,9 +131,17 @@ async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldSt
 
   for (const s of steps) {
     const slot = slots.get(s.handler.table)?.get(s.key) as Slot;
+    const declared = new Set(s.reads.map((r) => `${(r.table as unknown as Table).name}\u0000${JSON.stringify(r.key)}`));
+    const ctx: FoldContext = {
+      get: (table, key) => {
+        const k = JSON.stringify(key);
+        if (!declared.has(`${table.name}\u0000${k}`)) throw new Error(`reducer read ${table.name} ${k} without declaring it in reads`);
+        return slots.get(table as unknown as Table)?.get(k)?.row as never;
+      },
+    };
     let result: BaseRow | null | undefined;
     try {
-      result = s.handler.apply(slot.row, s.event);
+      result = s.handler.apply(slot.row, s.event, ctx);
       if (result) assertKeyUnchanged(s.handler.table, slot.keyValues, result);
     } catch (err) {
       throw new EventApplyError(s.event, err);

@@ -16,3 +16,4 @@ export * from "./metrics.ts";
 export * from "./projection.ts";
 export * from "./projector.ts";
 export * from "./service.ts";
+export * from "./tombstones.ts";

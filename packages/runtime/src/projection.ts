@@ -36,11 +36,30 @@ export type KeyValues = readonly (string | number)[];
 /** `undefined`: no change; `null`: delete the row; a row: insert or replace. */
 export type RowResult<Row> = Row | null | undefined;
 
+/** A row of another table a reducer needs (a lookup or tombstone fed by the same stream). */
+export interface RowRef {
+  readonly table: Table<never>;
+  readonly key: KeyValues;
+}
+
+/** What a reducer may read besides its own row: only rows it declared in `reads`, as of this point in the stream. */
+export interface FoldContext {
+  get<R extends BaseRow>(table: Table<R>, key: KeyValues): R | undefined;
+}
+
 export interface RowHandler<Row extends BaseRow = BaseRow> {
   readonly kind: "row";
   readonly table: Table<Row>;
   readonly key: (e: ProjectedEvent) => KeyValues;
-  readonly apply: (row: Row | undefined, e: ProjectedEvent) => RowResult<Row>;
+  readonly reads?: (e: ProjectedEvent) => RowRef[];
+  readonly apply: (row: Row | undefined, e: ProjectedEvent, ctx: FoldContext) => RowResult<Row>;
+}
+
+export interface RowOptions<E> {
+  /** The row's key; default the event's aggregate: [instance id, aggregate id]. */
+  key?: (e: E) => KeyValues;
+  /** Rows of other tables the reducer reads through `ctx.get` (loaded with the segment, in bulk). */
+  reads?: (e: E) => { table: Table<never>; key: KeyValues }[];
 }
 
 export interface SqlStatement {
@@ -82,22 +101,22 @@ export class Projection {
   onRow<F extends readonly AvroField[], Row extends BaseRow>(
     event: EventDefinition<string, F>,
     table: Table<Row>,
-    apply: (row: Row | undefined, e: ProjectedEvent<AvroRecordValue<F>>) => RowResult<Row>,
-    key?: (e: ProjectedEvent<AvroRecordValue<F>>) => KeyValues,
+    apply: (row: Row | undefined, e: ProjectedEvent<AvroRecordValue<F>>, ctx: FoldContext) => RowResult<Row>,
+    opts?: RowOptions<ProjectedEvent<AvroRecordValue<F>>>,
   ): this;
   onRow<Row extends BaseRow>(
     events: readonly EventDefinition[],
     table: Table<Row>,
-    apply: (row: Row | undefined, e: ProjectedEvent) => RowResult<Row>,
-    key?: (e: ProjectedEvent) => KeyValues,
+    apply: (row: Row | undefined, e: ProjectedEvent, ctx: FoldContext) => RowResult<Row>,
+    opts?: RowOptions<ProjectedEvent>,
   ): this;
   onRow(
     events: EventDefinition | readonly EventDefinition[],
     table: Table<never>,
-    apply: (row: never, e: never) => unknown,
-    key: (e: never) => KeyValues = aggregateKey,
+    apply: (row: never, e: never, ctx: FoldContext) => unknown,
+    opts: RowOptions<never> = {},
   ): this {
-    const handler = { kind: "row", table, key, apply } as unknown as Handler;
+    const handler = { kind: "row", table, key: opts.key ?? aggregateKey, reads: opts.reads, apply } as unknown as Handler;
     for (const d of asList(events)) this.add(d, handler);
     return this;
   }

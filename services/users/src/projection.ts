@@ -1,7 +1,17 @@
 // Users read model: reducers for every user event of ZITADEL's users projection, plus the org-domain and
 // domain-policy events that login names need, and the org/instance removal cascades.
 import * as ev from "@idp/events";
-import { type BaseRow, Projection, type ProjectedEvent, touched } from "@idp/runtime";
+import {
+  type BaseRow,
+  type FoldContext,
+  Projection,
+  type ProjectedEvent,
+  type RowResult,
+  anyRemoved,
+  markRemoved,
+  tombstone,
+  touched,
+} from "@idp/runtime";
 
 export const UserState = { active: 1, inactive: 2, locked: 4, initial: 6 } as const;
 export const UserType = { human: 1, machine: 2 } as const;
@@ -167,6 +177,13 @@ const machine = (change: (row: UserRow, e: ProjectedEvent) => Partial<UserRow> |
 
 // --- users -------------------------------------------------------------------------------------------
 
+// Multi-topic mode: an instance or org removal may be applied before a late event that creates rows in
+// it; tombstones make such an event a no-op, so no stale row appears (single-topic order needs none).
+const ownerRefs = (e: ProjectedEvent) => [tombstone("instance", e.instanceId, e.instanceId), tombstone("org", e.instanceId, e.resourceOwner)];
+function unlessOwnerRemoved<Row extends BaseRow, E extends ProjectedEvent>(apply: (row: Row | undefined, e: E) => RowResult<Row>) {
+  return (row: Row | undefined, e: E, ctx: FoldContext): RowResult<Row> => (anyRemoved(ctx, ownerRefs(e)) ? undefined : apply(row, e));
+}
+
 function humanAdded(_row: UserRow | undefined, e: ProjectedEvent<ev.PayloadOf<typeof ev.userHumanAdded>>): UserRow {
   const p = e.payload;
   const hasPassword = Boolean(p.encodedHash);
@@ -187,16 +204,21 @@ function humanAdded(_row: UserRow | undefined, e: ProjectedEvent<ev.PayloadOf<ty
     password_changed: hasPassword ? e.createdAt : null,
   };
 }
-users.onRow(ev.userHumanAdded, usersTable, humanAdded);
-users.onRow(ev.userHumanSelfRegistered, usersTable, humanAdded);
+users.onRow(ev.userHumanAdded, usersTable, unlessOwnerRemoved(humanAdded), { reads: ownerRefs });
+users.onRow(ev.userHumanSelfRegistered, usersTable, unlessOwnerRemoved(humanAdded), { reads: ownerRefs });
 
-users.onRow(ev.userMachineAdded, usersTable, (_row, e) => ({
-  ...newUser(e, UserType.machine, e.payload.userName),
-  machine_name: e.payload.name,
-  machine_description: text(e.payload.description),
-  access_token_type: e.payload.accessTokenType ?? 0,
-  has_secret: false,
-}));
+users.onRow(
+  ev.userMachineAdded,
+  usersTable,
+  unlessOwnerRemoved((_row, e) => ({
+    ...newUser(e, UserType.machine, e.payload.userName),
+    machine_name: e.payload.name,
+    machine_description: text(e.payload.description),
+    access_token_type: e.payload.accessTokenType ?? 0,
+    has_secret: false,
+  })),
+  { reads: ownerRefs },
+);
 
 users.onRow(ev.userHumanInitCodeAdded, usersTable, update(() => ({ state: UserState.initial })));
 users.onRow(ev.userHumanInitCheckSucceeded, usersTable, update(() => ({ state: UserState.active })));
@@ -282,7 +304,7 @@ const orgDomains = (
     return next ? touched({ ...base, ...next }, e) : undefined;
   };
 
-users.onRow(ev.orgDomainVerified, orgDomainsTable, orgDomains((r, d) => (r.domains.includes(d) ? undefined : { domains: [...r.domains, d], primary_domain: r.primary_domain })));
+users.onRow(ev.orgDomainVerified, orgDomainsTable, unlessOwnerRemoved(orgDomains((r, d) => (r.domains.includes(d) ? undefined : { domains: [...r.domains, d], primary_domain: r.primary_domain }))), { reads: ownerRefs });
 users.onRow(ev.orgDomainPrimarySet, orgDomainsTable, orgDomains((r, d) => ({ domains: r.domains, primary_domain: d })));
 users.onRow(
   ev.orgDomainRemoved,
@@ -306,8 +328,8 @@ const policyChanged = (row: DomainPolicyRow | undefined, e: PolicyChanged): Doma
   const must = e.payload.userLoginMustBeDomain;
   return row && must != null ? touched({ ...row, must_be_domain: must }, e) : undefined;
 };
-users.onRow(ev.orgDomainPolicyAdded, domainPoliciesTable, policyAdded);
-users.onRow(ev.instanceDomainPolicyAdded, domainPoliciesTable, policyAdded);
+users.onRow(ev.orgDomainPolicyAdded, domainPoliciesTable, unlessOwnerRemoved(policyAdded), { reads: ownerRefs });
+users.onRow(ev.instanceDomainPolicyAdded, domainPoliciesTable, unlessOwnerRemoved(policyAdded), { reads: ownerRefs });
 users.onRow(ev.orgDomainPolicyChanged, domainPoliciesTable, policyChanged);
 users.onRow(ev.instanceDomainPolicyChanged, domainPoliciesTable, policyChanged);
 users.onRow(ev.orgDomainPolicyRemoved, domainPoliciesTable, (row) => (row ? null : undefined));
@@ -319,6 +341,8 @@ users.onSql(ev.orgRemoved, (e) => [
   { text: "DELETE FROM org_domains WHERE instance_id = $1 AND org_id = $2", values: [e.instanceId, e.aggregateId] },
   { text: "DELETE FROM domain_policies WHERE instance_id = $1 AND owner_id = $2", values: [e.instanceId, e.aggregateId] },
 ]);
+markRemoved(users, ev.orgRemoved, "org");
+markRemoved(users, ev.instanceRemoved, "instance");
 users.onSql(ev.instanceRemoved, (e) =>
   ["users", "org_domains", "domain_policies"].map((t) => ({ text: `DELETE FROM ${t} WHERE instance_id = $1`, values: [e.instanceId] })),
 );

@@ -309,11 +309,37 @@ describe("cascades", () => {
     expect((await spec.pool.query("SELECT * FROM domain_policies WHERE instance_id = 'c2'")).rows).toEqual([]);
   });
 
-  it("a user added after its org was removed in the same batch survives (effects keep stream order)", async () => {
+  it("effects keep stream order around a set-based cascade inside one batch", async () => {
     const org = aggregate("c4", "org-z", "org-z");
     const before = aggregate("c4", "before", "org-z");
-    const after = aggregate("c4", "after", "org-z");
-    await spec.given(before(ev.userHumanAdded, human), org(ev.orgRemoved, {}), after(ev.userHumanAdded, human));
-    expect((await spec.pool.query("SELECT id FROM users WHERE instance_id = 'c4'")).rows).toEqual([{ id: "after" }]);
+    const other = aggregate("c4", "other", "org-w");
+    await spec.given(
+      before(ev.userHumanAdded, human),
+      other(ev.userHumanAdded, human),
+      org(ev.orgRemoved, {}),
+      before(ev.userHumanEmailChanged, { email: "late@x" }), // after the cascade: must not resurrect the row
+      other(ev.userLocked, {}), // after the cascade: must apply
+    );
+    expect((await spec.pool.query("SELECT id, state FROM users WHERE instance_id = 'c4'")).rows).toEqual([{ id: "other", state: UserState.locked }]);
+  });
+});
+
+describe("multi-topic convergence (tombstones)", () => {
+  it("an org removal applied before a late add of its user or domain leaves no stale row", async () => {
+    const org = aggregate("mt1", "org-late", "org-late");
+    const u = aggregate("mt1", "late-user", "org-late");
+    await spec.given(org(ev.orgRemoved, {}));
+    await spec.given(u(ev.userHumanAdded, human), org(ev.orgDomainVerified, { domain: "late.com" }));
+    expect((await spec.pool.query("SELECT id FROM users WHERE instance_id = 'mt1'")).rows).toEqual([]);
+    expect((await spec.pool.query("SELECT * FROM org_domains WHERE instance_id = 'mt1'")).rows).toEqual([]);
+  });
+
+  it("an instance removal applied before a late add leaves no stale row", async () => {
+    const inst = aggregate("mt2", "mt2", "mt2");
+    const m = aggregate("mt2", "late-machine", "o");
+    await spec.given(inst(ev.instanceRemoved, {}));
+    await spec.given(m(ev.userMachineAdded, { userName: "svc", name: "S" }), inst(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    expect((await spec.pool.query("SELECT id FROM users WHERE instance_id = 'mt2'")).rows).toEqual([]);
+    expect((await spec.pool.query("SELECT * FROM domain_policies WHERE instance_id = 'mt2'")).rows).toEqual([]);
   });
 });
