@@ -26,6 +26,8 @@ const envSchema = z.object({
   READY_MAX_LAG: z.coerce.number().int().min(0).default(1000),
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /** How long a crashed member keeps its partitions before the group reassigns them. */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
   API_ENABLED: bool.default(true),
 });
@@ -45,6 +47,7 @@ export interface ServiceConfig {
   readyMaxLag: number;
   maxAttempts: number;
   partitionsConcurrency: number;
+  sessionTimeoutMs: number;
   projectorEnabled: boolean;
   apiEnabled: boolean;
 }
@@ -78,6 +81,7 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     readyMaxLag: e.READY_MAX_LAG,
     maxAttempts: e.MAX_ATTEMPTS,
     partitionsConcurrency: e.PARTITIONS_CONCURRENCY,
+    sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,
   };

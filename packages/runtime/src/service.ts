@@ -73,6 +73,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
         clientId: `${def.name}-projector`,
         groupId: config.groupId,
         partitionsConsumedConcurrently: config.partitionsConcurrency,
+        sessionTimeoutMs: config.sessionTimeoutMs,
         logger,
       }),
       admin,

@@ -59,6 +59,7 @@ export interface KafkaJsConsumerOptions extends KafkaJsOptions {
   /** Partitions processed in parallel by this member (each batch is its own transaction). */
   partitionsConsumedConcurrently?: number;
   maxBytesPerPartition?: number;
+  sessionTimeoutMs?: number;
 }
 
 export class KafkaJsConsumer implements ConsumerPort {
@@ -68,8 +69,8 @@ export class KafkaJsConsumer implements ConsumerPort {
   constructor(private readonly opts: KafkaJsConsumerOptions) {
     this.consumer = client(opts).consumer({
       groupId: opts.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
       maxBytes: 16 * 1024 * 1024, // bounds memory held by one fetch
       retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1_000_000 },
