@@ -2,6 +2,7 @@
 // go through the same path as in production (Avro encoding, headers, BatchApplier: decode, sequence
 // guard, fold, set-based writes, offsets), only without a broker.
 import { type EventToPublish, encodeEvent } from "@idp/producer";
+import type { ProducedRecord } from "@idp/runtime";
 import {
   type AdminPort,
   BatchApplier,
@@ -24,8 +25,13 @@ const noBroker: AdminPort = {
 export interface ProjectionSpec {
   pool: pg.Pool;
   schema: string;
-  /** Applies the events as one batch (one transaction); throws if a reducer fails. */
+  /**
+   * Applies the events as one batch (one transaction); throws if it fails. A failed batch leaves the
+   * offsets where they were, so giving the same events again is a redelivery, as Kafka would do it.
+   */
   given(...events: EventToPublish[]): Promise<{ applied: number; duplicates: number; parked: number }>;
+  /** Like given, with records as they are on the wire (e.g. a corrupt payload). */
+  givenRecords(...records: ProducedRecord[]): Promise<{ applied: number; duplicates: number; parked: number }>;
   /** All rows of a table (or view), ordered by the given columns. */
   rows(table: string, orderBy?: string): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;
@@ -44,18 +50,25 @@ export async function projectionSpec(def: ServiceDefinition, opts: { maxAttempts
     maxAttempts: opts.maxAttempts ?? 1,
   });
   let offset = 0;
+  const givenRecords = async (...produced: ProducedRecord[]) => {
+    const records: ConsumedRecord[] = produced.map((r, i) => ({
+      topic: "spec",
+      partition: 0,
+      offset: String(offset + i),
+      key: Buffer.from(r.key),
+      value: r.value,
+      headers: r.headers,
+    }));
+    const result = await applier.apply({ topic: "spec", partition: 0, records, highWatermark: String(offset + records.length) });
+    if (result.kind !== "done" || !result.stats) throw new Error(`batch not applied: ${result.kind}`);
+    offset += records.length;
+    return result.stats;
+  };
   return {
     pool,
     schema,
-    async given(...events) {
-      const records: ConsumedRecord[] = events.map((e) => {
-        const r = encodeEvent(e, def.catalog);
-        return { topic: "spec", partition: 0, offset: String(offset++), key: Buffer.from(r.key), value: r.value, headers: r.headers };
-      });
-      const result = await applier.apply({ topic: "spec", partition: 0, records, highWatermark: String(offset) });
-      if (result.kind !== "done" || !result.stats) throw new Error(`batch not applied: ${result.kind}`);
-      return result.stats;
-    },
+    given: (...events) => givenRecords(...events.map((e) => encodeEvent(e, def.catalog))),
+    givenRecords,
     async rows(table, orderBy = "1, 2") {
       return (await pool.query(`SELECT * FROM ${table} ORDER BY ${orderBy}`)).rows;
     },
