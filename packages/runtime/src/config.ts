@@ -30,6 +30,7 @@ const envSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
   API_ENABLED: bool.default(true),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
 export interface ServiceConfig {
@@ -50,6 +51,7 @@ export interface ServiceConfig {
   sessionTimeoutMs: number;
   projectorEnabled: boolean;
   apiEnabled: boolean;
+  logLevel: string;
 }
 
 export function loadConfig(service: string, defaultPort: number, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -84,5 +86,6 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,
+    logLevel: e.LOG_LEVEL,
   };
 }

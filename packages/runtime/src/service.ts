@@ -49,7 +49,7 @@ export function serviceMigrations(def: Pick<ServiceDefinition, "name" | "migrati
 }
 
 export async function startService(def: ServiceDefinition, config = loadConfig(def.name, def.defaultPort)): Promise<RunningService> {
-  const logger = createLogger(def.name);
+  const logger = createLogger(def.name, config.logLevel);
   const pool = createPool({ connectionString: config.databaseUrl, schema: config.schema, max: config.partitionsConcurrency + 2, applicationName: `${def.name}-projector` });
   const metrics = createMetrics({
     projection: def.projection.name,
