@@ -9,7 +9,6 @@ import { databaseUrl, kafkaBrokers, uniqueName } from "../support/env.ts";
 import { type ServiceProcess, spawnService } from "../support/process.ts";
 import { createTopic, dropSchema, serviceEnv, waitForPositions } from "../support/service.ts";
 import { REF_COLUMNS, referenceUsers } from "../support/users-reference.ts";
-import { usersService } from "../../services/users/src/index.ts";
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 3);
 const schema = uniqueName("crash_users");
@@ -27,7 +26,7 @@ const applied = async () =>
 
 it(`survives ${KILLS} SIGKILLs mid-stream: nothing lost, nothing applied twice`, async () => {
   const topic = await createTopic("crash", 3);
-  const env = serviceEnv(usersService, topic, schema, { PARTITIONS_CONCURRENCY: "3" });
+  const env = serviceEnv(topic, schema, { PARTITIONS_CONCURRENCY: "3" });
   const history = generateHistory({ seed: 11, instances: 6, orgsPerInstance: 3, usersPerOrg: 60, eventsPerUser: 8, orgRemovalRate: 0.1, prefix: "crash-" });
   const publisher = await EventPublisher.connect({ brokers: kafkaBrokers(), topic });
   const chunk = Math.ceil(history.length / (KILLS + 2));

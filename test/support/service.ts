@@ -33,7 +33,7 @@ export async function createTopic(prefix: string, partitions = 3): Promise<strin
   return topic;
 }
 
-export function serviceEnv(def: ServiceDefinition, topic: string, schema: string, overrides: Record<string, string> = {}) {
+export function serviceEnv(topic: string, schema: string, overrides: Record<string, string> = {}) {
   return {
     ...process.env,
     KAFKA_BROKERS: kafkaBrokers().join(","),
@@ -65,7 +65,7 @@ export interface TestService {
 export async function startTestService(def: ServiceDefinition, opts: { topic?: string; env?: Record<string, string> } = {}): Promise<TestService> {
   const topic = opts.topic ?? (await createTopic(def.name));
   const schema = uniqueName(def.name);
-  const svc = await startService(def, loadConfig(def.name, 0, serviceEnv(def, topic, schema, opts.env)));
+  const svc = await startService(def, loadConfig(def.name, 0, serviceEnv(topic, schema, opts.env)));
   const publisher = await EventPublisher.connect({ brokers: kafkaBrokers(), topic });
   const url = svc.url as string;
   return {
@@ -80,7 +80,6 @@ export async function startTestService(def: ServiceDefinition, opts: { topic?: s
     },
     async close({ keepSchema = false } = {}) {
       await publisher.close();
-      const pool = svc.pool;
       await svc.stop();
       if (!keepSchema) await dropSchema(schema);
     },

@@ -109,8 +109,8 @@ async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldSt
   if (steps.length === 0) return;
   const slots = new Map<Table, Map<string, Slot>>();
   const want = (table: Table, keyValues: KeyValues, key = JSON.stringify(keyValues)) => {
-    let bucket = slots.get(table);
-    if (!bucket) slots.set(table, (bucket = new Map()));
+    const bucket = slots.get(table) ?? new Map<string, Slot>();
+    slots.set(table, bucket);
     if (!bucket.has(key)) bucket.set(key, { keyValues, row: undefined, dirty: false });
   };
   for (const s of steps) {
