@@ -17,3 +17,4 @@ export * from "./projection.ts";
 export * from "./projector.ts";
 export * from "./service.ts";
 export * from "./tombstones.ts";
+export * from "./http/rate-limit.ts";

@@ -91,6 +91,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
       name: def.name,
       logger,
       auth: config.auth,
+      rateLimit: config.rateLimit,
       metrics: metrics.registry,
       routes: def.routes({ db: queryPool, config, projection: def.projection }),
       readiness: async () => {

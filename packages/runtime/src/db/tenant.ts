@@ -1,15 +1,22 @@
 import type pg from "pg";
 
 /**
- * Runs read-only queries for one tenant: the instance is set as a transaction-local setting that the
- * row-level security policies read, so even a query that forgets its instance filter sees one tenant.
+ * Runs read-only queries for one tenant. In the same statement the transaction switches to the query role
+ * (subject to row-level security: not the owner, no BYPASSRLS) and sets the instance the policies read,
+ * so even a query that forgets its instance filter sees only this tenant's rows.
  */
-export async function withTenant<T>(pool: pg.Pool, instanceId: string, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTenant<T>(
+  pool: pg.Pool,
+  instanceId: string,
+  fn: (db: pg.PoolClient) => Promise<T>,
+  role: string | undefined = process.env.QUERY_DB_ROLE ?? "idp_query",
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
     await client.query("BEGIN READ ONLY");
-    await client.query("SELECT set_config('app.instance_id', $1, true)", [instanceId]);
+    if (role) await client.query("SELECT set_config('role', $2, true), set_config('app.instance_id', $1, true)", [instanceId, role]);
+    else await client.query("SELECT set_config('app.instance_id', $1, true)", [instanceId]);
     const result = await fn(client);
     await client.query("COMMIT");
     return result;

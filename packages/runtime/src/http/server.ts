@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type AuthConfig, registerAuth } from "./auth.ts";
 import { registerErrorHandling } from "./errors.ts";
+import { type RateLimitConfig, registerRateLimit } from "./rate-limit.ts";
 import { useZod, zodToOpenApi } from "./zod.ts";
 
 export interface Readiness {
@@ -18,6 +19,7 @@ export interface ApiServerOptions {
   name: string;
   logger: Logger;
   auth: AuthConfig;
+  rateLimit?: RateLimitConfig;
   metrics: Registry;
   readiness: () => Promise<Readiness>;
   routes: FastifyPluginAsync;
@@ -49,6 +51,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     transform: zodToOpenApi,
   });
   registerAuth(app, opts.auth);
+  if (opts.rateLimit) registerRateLimit(app, opts.rateLimit);
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
