@@ -18,3 +18,4 @@ export * from "./projector.ts";
 export * from "./service.ts";
 export * from "./tombstones.ts";
 export * from "./http/rate-limit.ts";
+export * from "./db/rls.ts";
