@@ -19,3 +19,4 @@ export * from "./service.ts";
 export * from "./tombstones.ts";
 export * from "./http/rate-limit.ts";
 export * from "./db/rls.ts";
+export * from "./http/admin.ts";

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { type ServiceConfig, loadConfig } from "./config.ts";
 import { type Migration, loadMigrations, migrate } from "./db/migrate.ts";
 import { createPool } from "./db/pool.ts";
+import { adminRoutes } from "./http/admin.ts";
 import { createApiServer } from "./http/server.ts";
 import { KafkaJsAdmin, KafkaJsConsumer } from "./kafka/kafkajs.ts";
 import { createLogger } from "./logger.ts";
@@ -94,6 +95,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
       rateLimit: config.rateLimit,
       metrics: metrics.registry,
       routes: def.routes({ db: queryPool, config, projection: def.projection }),
+      adminRoutes: adminRoutes({ pool, projection: def.projection, admin, topics: config.topics }),
       readiness: async () => {
         const db = await queryPool.query("SELECT 1").then(() => true, () => false);
         const lag = projector?.maxLag() ?? 0;

@@ -66,7 +66,7 @@ export function registerAuth(app: FastifyInstance, cfg: AuthConfig) {
   const verify = cfg.mode === "jwt" ? verifier(cfg) : undefined;
   if (cfg.mode === "dev") app.log.warn("AUTH_MODE=dev: the tenant comes from X-Instance-Id without verification; never use in production");
 
-  async function tenantOf(req: FastifyRequest): Promise<Tenant> {
+  async function tenantOf(req: FastifyRequest, mode: RouteAuth): Promise<Tenant> {
     if (!verify) {
       const instance = idSchema.safeParse(req.headers["x-instance-id"]);
       if (!instance.success) throw unauthenticated("dev mode: send X-Instance-Id");
@@ -94,11 +94,14 @@ export function registerAuth(app: FastifyInstance, cfg: AuthConfig) {
       throw unauthenticated(reason);
     }
     const instance = idSchema.safeParse(claims.instance_id);
-    if (!instance.success) throw unauthenticated("token has no valid instance_id claim");
+    // Operators' admin tokens are not tenant-scoped; every query token names its instance.
+    if (!instance.success && !(mode === "admin" && claims.instance_id === undefined)) {
+      throw unauthenticated("token has no valid instance_id claim");
+    }
     const org = claims.org_id === undefined ? undefined : idSchema.safeParse(claims.org_id);
     if (org && !org.success) throw unauthenticated("token has an invalid org_id claim");
     return {
-      instanceId: instance.data,
+      instanceId: instance.success ? instance.data : "",
       ...(org?.success ? { orgId: org.data } : {}),
       subject: typeof claims.sub === "string" ? claims.sub : "",
       scopes: scopesOf(claims),
@@ -109,7 +112,7 @@ export function registerAuth(app: FastifyInstance, cfg: AuthConfig) {
   app.addHook("onRequest", async (req) => {
     const mode = req.routeOptions.config?.auth ?? "query";
     if (mode === "public" || req.routeOptions.url === undefined) return;
-    const tenant = await tenantOf(req);
+    const tenant = await tenantOf(req, mode);
     const needed = mode === "admin" ? SCOPE_ADMIN : SCOPE_READ;
     if (!tenant.scopes.has(needed)) throw forbidden(`this route needs scope ${needed}`);
     req.tenant = tenant;

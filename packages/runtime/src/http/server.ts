@@ -1,7 +1,7 @@
 // The HTTP base every service shares: errors, zod validation, OpenAPI, auth, health, readiness, metrics.
 // A service adds its routes as a plugin (Fastify's own encapsulation style).
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, LogController } from "fastify";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -35,6 +35,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
       return typeof given === "string" && /^[A-Za-z0-9-]{8,64}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
+    // Errors raised before routing (malformed URL, bad path encoding) get the standard body too.
+    frameworkErrors: (err, req, reply) => {
+      (reply as FastifyReply).status(400).send({ code: "invalid_argument", message: err.message, requestId: req.id });
+    },
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
     // Per-request logs are off unless LOG_REQUESTS=true: at thousands of requests/s they dominate CPU.
