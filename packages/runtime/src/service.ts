@@ -51,13 +51,13 @@ export function serviceMigrations(def: Pick<ServiceDefinition, "name" | "migrati
 
 export async function startService(def: ServiceDefinition, config = loadConfig(def.name, def.defaultPort)): Promise<RunningService> {
   const logger = createLogger(def.name, config.logLevel);
-  const pool = createPool({ connectionString: config.databaseUrl, schema: config.schema, max: config.partitionsConcurrency + 2, applicationName: `${def.name}-projector` });
+  const pool = createPool({ connectionString: config.databaseUrl, schema: config.schema, max: config.partitionsConcurrency + 2, applicationName: `projector:${config.schema}`.slice(0, 63) });
   const metrics = createMetrics({
     projection: def.projection.name,
     countParked: async () =>
       (await pool.query("SELECT count(*)::int AS n FROM projector_parked_events WHERE projection = $1 AND status = 'parked'", [def.projection.name])).rows[0].n,
   });
-  const queryPool = createPool({ connectionString: config.databaseUrlQuery, schema: config.schema, max: 10, applicationName: `${def.name}-api` });
+  const queryPool = createPool({ connectionString: config.databaseUrlQuery, schema: config.schema, max: 10, applicationName: `api:${config.schema}`.slice(0, 63) });
   const { applied } = await migrate(pool, config.schema, serviceMigrations(def));
   if (applied.length) logger.info({ applied, schema: config.schema }, "migrations applied");
 
