@@ -30,6 +30,8 @@ const envSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
   API_ENABLED: bool.default(true),
+  /** Longest a query waits for an X-Min-Position before answering 503 projection_behind. */
+  READ_YOUR_WRITES_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(500),
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(1000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -55,6 +57,7 @@ export interface ServiceConfig {
   apiEnabled: boolean;
   logLevel: string;
   rateLimit: { perSecond: number; burst: number };
+  readYourWritesTimeoutMs: number;
 }
 
 export function loadConfig(service: string, defaultPort: number, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -91,5 +94,6 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     apiEnabled: e.API_ENABLED,
     logLevel: e.LOG_LEVEL,
     rateLimit: { perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST },
+    readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
   };
 }

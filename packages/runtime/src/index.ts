@@ -20,3 +20,5 @@ export * from "./tombstones.ts";
 export * from "./http/rate-limit.ts";
 export * from "./db/rls.ts";
 export * from "./http/admin.ts";
+export * from "./http/read-your-writes.ts";
+export * from "./positions.ts";

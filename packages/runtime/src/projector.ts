@@ -7,7 +7,7 @@ import { BatchApplier } from "./applier.ts";
 import { classifyError } from "./errors.ts";
 import type { AdminPort, BatchOutcome, ConsumerPort, RecordBatch, BatchContext } from "./kafka/port.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
-import type { Position, Projection } from "./projection.ts";
+import type { Projection } from "./projection.ts";
 
 export interface ProjectorOptions {
   projection: Projection;
@@ -19,6 +19,8 @@ export interface ProjectorOptions {
   logger: Logger;
   metrics: ProjectorMetrics;
   maxAttempts?: number;
+  /** Called after each committed batch with the partition's new next offset (read-your-writes). */
+  onApplied?: (topic: string, partition: number, nextOffset: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,6 +77,7 @@ export class Projector {
         const result = await this.applier.apply(batch);
         timer();
         if (result.kind === "done") {
+          this.opts.onApplied?.(batch.topic, batch.partition, result.nextOffset);
           const s = result.stats;
           if (s) {
             metrics.eventsApplied.inc(labels, s.applied);
@@ -103,13 +106,4 @@ export class Projector {
       }
     }
   }
-}
-
-/** Has the projection applied everything up to and including `position`? (Read-your-writes.) */
-export async function hasApplied(db: pg.Pool, projection: string, position: Position): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT next_offset > $4::bigint AS applied FROM projector_offsets WHERE projection = $1 AND topic = $2 AND partition = $3`,
-    [projection, position.topic, position.partition, position.offset],
-  );
-  return rows[0]?.applied === true;
 }

@@ -12,6 +12,7 @@ import { KafkaJsAdmin, KafkaJsConsumer } from "./kafka/kafkajs.ts";
 import { createLogger } from "./logger.ts";
 import { type ProjectorMetrics, createMetrics } from "./metrics.ts";
 import type { Projection } from "./projection.ts";
+import { PositionTracker } from "./positions.ts";
 import { Projector } from "./projector.ts";
 import { fileURLToPath } from "node:url";
 
@@ -62,6 +63,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
   if (applied.length) logger.info({ applied, schema: config.schema }, "migrations applied");
 
   const admin = new KafkaJsAdmin({ brokers: config.kafkaBrokers, clientId: `${def.name}-admin`, logger });
+  const positions = new PositionTracker(queryPool, def.projection.name, admin, config.topics);
   let projector: Projector | undefined;
   if (config.projectorEnabled) {
     for (const topic of config.topics) await admin.ensureTopic(topic, config.topicPartitions);
@@ -82,17 +84,20 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
       logger,
       metrics,
       maxAttempts: config.maxAttempts,
+      onApplied: (topic, partition, next) => positions.noteApplied(topic, partition, next),
     });
     await projector.start();
   }
   let app: FastifyInstance | undefined;
   let url: string | undefined;
+  let refresher: NodeJS.Timeout | undefined;
   if (config.apiEnabled) {
     app = await createApiServer({
       name: def.name,
       logger,
       auth: config.auth,
       rateLimit: config.rateLimit,
+      positions: { tracker: positions, timeoutMs: config.readYourWritesTimeoutMs },
       metrics: metrics.registry,
       routes: def.routes({ db: queryPool, config, projection: def.projection }),
       adminRoutes: adminRoutes({ pool, projection: def.projection, admin, topics: config.topics }),
@@ -103,6 +108,10 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
         return { ready: db && consuming && lag <= config.readyMaxLag, checks: { database: db, consuming, lag, maxLag: config.readyMaxLag } };
       },
     });
+    // Replicas without a local projector (API-only, or other group members' partitions) learn progress here.
+    await positions.refresh();
+    refresher = setInterval(() => positions.refresh().catch(() => {}), 1000);
+    refresher.unref();
     url = await app.listen({ host: config.httpHost, port: config.httpPort });
     logger.info({ url }, "query API listening");
   }
@@ -111,6 +120,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
   const stop = () =>
     (stopping ??= (async () => {
       logger.info("shutting down: draining the current batch, leaving the group");
+      clearInterval(refresher);
       await app?.close().catch((err) => logger.error({ err }, "http close failed"));
       await projector?.stop().catch((err) => logger.error({ err }, "consumer stop failed"));
       await admin.close().catch(() => {});

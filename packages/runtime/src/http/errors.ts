@@ -54,7 +54,8 @@ export function registerErrorHandling(app: FastifyInstance) {
       code = "invalid_argument";
       details = (err as { details?: unknown }).details ?? err.validation;
     }
-    if (status >= 500) {
+    if (status >= 500 && !(err instanceof ApiError)) {
+      // Unexpected failures: logged in full, answered without internals (no stack, no SQL).
       req.log.error({ err }, "request failed");
       code = status === 503 ? "unavailable" : "internal";
       message = status === 503 ? err.message : "internal error";

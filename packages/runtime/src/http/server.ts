@@ -8,6 +8,8 @@ import type { Registry } from "prom-client";
 import { type AuthConfig, registerAuth } from "./auth.ts";
 import { registerErrorHandling } from "./errors.ts";
 import { type RateLimitConfig, registerRateLimit } from "./rate-limit.ts";
+import { registerReadYourWrites } from "./read-your-writes.ts";
+import type { PositionTracker } from "../positions.ts";
 import { useZod, zodToOpenApi } from "./zod.ts";
 
 export interface Readiness {
@@ -20,6 +22,8 @@ export interface ApiServerOptions {
   logger: Logger;
   auth: AuthConfig;
   rateLimit?: RateLimitConfig;
+  /** Read-your-writes (X-Min-Position / X-Projection-Position) with this bounded wait. */
+  positions?: { tracker: PositionTracker; timeoutMs: number };
   metrics: Registry;
   readiness: () => Promise<Readiness>;
   routes: FastifyPluginAsync;
@@ -56,6 +60,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
   });
   registerAuth(app, opts.auth);
   if (opts.rateLimit) registerRateLimit(app, opts.rateLimit);
+  if (opts.positions) registerReadYourWrites(app, opts.positions.tracker, opts.positions.timeoutMs);
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
@@ -64,10 +69,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
   app.get("/healthz", { config: { auth: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { auth: "public" }, schema: { hide: true } }, async (_req, reply) => {
     const r = await opts.readiness();
-    reply.status(r.ready ? 200 : 503).send({ status: r.ready ? "ready" : "not_ready", ...r.checks });
+    return reply.status(r.ready ? 200 : 503).send({ status: r.ready ? "ready" : "not_ready", ...r.checks });
   });
   app.get("/metrics", { config: { auth: "public" }, schema: { hide: true } }, async (_req, reply) => {
-    reply.type(opts.metrics.contentType).send(await opts.metrics.metrics());
+    return reply.type(opts.metrics.contentType).send(await opts.metrics.metrics());
   });
   await app.register(opts.routes, { prefix: "/v1" });
   if (opts.adminRoutes) await app.register(opts.adminRoutes, { prefix: "/admin" });

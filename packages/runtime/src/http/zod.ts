@@ -29,6 +29,20 @@ export function zodToOpenApi({ schema, url }: { schema: FastifySchema; url: stri
     const s = schema[part];
     if (isZod(s)) out[part] = z.toJSONSchema(s, { io: "input", unrepresentable: "any" });
   }
+  if (url.startsWith("/v1/")) {
+    // Read-your-writes is available on every query route (see read-your-writes.ts).
+    const headers = (out.headers as { properties?: Record<string, unknown> } | undefined) ?? { type: "object", properties: {} };
+    out.headers = {
+      ...headers,
+      properties: {
+        ...headers.properties,
+        "x-min-position": {
+          type: "string",
+          description: "topic:partition:offset[,…] from the producer SDK: wait (bounded) until applied, else 503 projection_behind",
+        },
+      },
+    };
+  }
   if (schema.response && typeof schema.response === "object") {
     out.response = Object.fromEntries(
       Object.entries(schema.response as Record<string, unknown>).map(([code, s]) => [

@@ -20,6 +20,14 @@ import type {
   TopicPartition,
 } from "./port.ts";
 
+const javaCompatiblePartitioner = Partitioners.DefaultPartitioner();
+
+/** The partition Kafka's default partitioner (murmur2 of the key, as in the Java client) picks for a key. */
+export function partitionForKey(key: string, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0, replicas: [], isr: [], partitionErrorCode: 0 }));
+  return javaCompatiblePartitioner({ topic: "", partitionMetadata, message: { key, value: null } });
+}
+
 export interface KafkaJsOptions {
   brokers: string[];
   clientId: string;
@@ -147,7 +155,6 @@ export class KafkaJsProducer implements ProducerPort {
   private readonly producer: Producer;
   private readonly admin: KafkaJsAdmin;
   private readonly partitionCounts = new Map<string, number>();
-  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(opts: KafkaJsOptions) {
     const kafka = client(opts);
@@ -168,19 +175,9 @@ export class KafkaJsProducer implements ProducerPort {
   async send(topic: string, records: ProducedRecord[]): Promise<Position[]> {
     if (records.length === 0) return [];
     const partitions = await this.partitionCount(topic);
-    const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
-      partitionId: i,
-      leader: 0,
-      replicas: [],
-      isr: [],
-      partitionErrorCode: 0,
-    }));
     // We pick the partition ourselves (Kafka's murmur2 of the key, as Java clients do) to know each
     // record's position: within a partition, records of one send get consecutive offsets in order.
-    const messages = records.map((r) => {
-      const partition = this.partitioner({ topic, partitionMetadata, message: { key: r.key, value: r.value } });
-      return { key: r.key, value: r.value, headers: r.headers, partition };
-    });
+    const messages = records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, partition: partitionForKey(r.key, partitions) }));
     const meta = await this.producer.send({ topic, acks: -1, messages });
     const base = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? "0")]));
     const seen = new Map<number, bigint>();

@@ -1,0 +1,69 @@
+// Read-your-writes: which positions the projection has applied, for this process and its replicas.
+// Local commits update it at once; other members' progress is read from projector_offsets on demand.
+import { type Position, formatPosition } from "@idp/events";
+import type pg from "pg";
+import { partitionForKey } from "./kafka/kafkajs.ts";
+import type { AdminPort } from "./kafka/port.ts";
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class PositionTracker {
+  /** Next offset to apply per topic-partition (everything below it is applied). */
+  private readonly next = new Map<string, bigint>();
+  private readonly partitionCounts = new Map<string, number>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly projection: string,
+    private readonly admin: AdminPort,
+    readonly topics: readonly string[],
+  ) {}
+
+  /** Called by the local projector after each committed batch. */
+  noteApplied(topic: string, partition: number, nextOffset: string): void {
+    const k = key(topic, partition);
+    const n = BigInt(nextOffset);
+    if ((this.next.get(k) ?? -1n) < n) this.next.set(k, n);
+  }
+
+  async refresh(): Promise<void> {
+    const { rows } = await this.pool.query(
+      "SELECT topic, partition, next_offset::text AS next FROM projector_offsets WHERE projection = $1",
+      [this.projection],
+    );
+    for (const r of rows) this.noteApplied(r.topic, r.partition, r.next);
+  }
+
+  isApplied(p: Position): boolean {
+    return (this.next.get(key(p.topic, p.partition)) ?? 0n) > BigInt(p.offset);
+  }
+
+  /** Waits until every position is applied; false when the deadline passes first. */
+  async waitFor(positions: Position[], timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (positions.every((p) => this.isApplied(p))) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+      await this.refresh();
+    }
+  }
+
+  /** The position this read model reflects for an instance: the last applied offset of its partition per topic. */
+  async tenantPositions(instanceId: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const topic of this.topics) {
+      let count = this.partitionCounts.get(topic);
+      if (count === undefined) {
+        count = (await this.admin.partitionOffsets(topic)).length;
+        this.partitionCounts.set(topic, count);
+      }
+      if (count === 0) continue;
+      const partition = partitionForKey(instanceId, count);
+      const next = this.next.get(key(topic, partition));
+      if (next !== undefined && next > 0n) out.push(formatPosition({ topic, partition, offset: (next - 1n).toString() }));
+    }
+    return out;
+  }
+}
