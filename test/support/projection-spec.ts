@@ -19,6 +19,7 @@ import { databaseUrl, uniqueName } from "./env.ts";
 const noBroker: AdminPort = {
   ensureTopic: async () => {},
   partitionOffsets: async () => [{ partition: 0, low: "0", high: "0" }],
+  offsetsAt: async () => [{ partition: 0, offset: "0" }],
   close: async () => {},
 };
 
@@ -59,7 +60,7 @@ export async function projectionSpec(def: ServiceDefinition, opts: { maxAttempts
       value: r.value,
       headers: r.headers,
     }));
-    const result = await applier.apply({ topic: "spec", partition: 0, records, highWatermark: String(offset + records.length) });
+    const result = await applier.apply({ topic: "spec", partition: 0, records, fetchedOffset: String(offset), highWatermark: String(offset + records.length) });
     if (result.kind !== "done" || !result.stats) throw new Error(`batch not applied: ${result.kind}`);
     offset += records.length;
     return result.stats;

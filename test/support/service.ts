@@ -12,7 +12,8 @@ export const TEST_AUDIENCE = "idp-projectors";
 
 export async function signToken(claims: { instanceId: string; orgId?: string; scope?: string; expiresIn?: string; audience?: string; secret?: string }) {
   const jwt = new SignJWT({
-    instance_id: claims.instanceId,
+    // An empty instance id means "no instance claim" (operator tokens).
+    ...(claims.instanceId === "" && claims.scope === "projections:admin" ? {} : { instance_id: claims.instanceId }),
     ...(claims.orgId ? { org_id: claims.orgId } : {}),
     scope: claims.scope ?? "projections:read",
   })

@@ -24,6 +24,8 @@ export interface ApplierOptions {
   logger: Logger;
   /** Deterministic failures of one event before it is parked. */
   maxAttempts: number;
+  /** Only records passing this are applied (a single-instance rebuild reads one tenant's events). */
+  recordFilter?: (r: ConsumedRecord) => boolean;
 }
 
 export interface BatchStats {
@@ -55,8 +57,6 @@ export class BatchApplier {
   private readonly attempts = new Map<string, { count: number; error: string }>();
   /** Partitions whose last attempt failed in SQL without a culprit: retry one savepoint per event. */
   private readonly isolate = new Set<string>();
-  /** Partitions we sought to fill an offset gap; a gap that persists after the seek is real. */
-  private readonly soughtTo = new Map<string, bigint>();
   private readonly handled: Set<string>;
 
   constructor(private readonly opts: ApplierOptions) {
@@ -127,18 +127,18 @@ export class BatchApplier {
     const last = batch.records.at(-1);
     if (records.length === 0 || !last) return { kind: "done", nextOffset: next.toString(), stats };
     const first = BigInt((records[0] as ConsumedRecord).offset);
-    if (first > next && this.soughtTo.get(tpKey) !== next) {
-      // Kafka handed us records past our stored position (e.g. its group offset is ahead): go back.
-      this.soughtTo.set(tpKey, next);
+    if (first > next && BigInt(batch.fetchedOffset) !== next) {
+      // Records past our stored position, fetched from elsewhere (the group offset is ahead, a batch
+      // prefetched before a seek, a rebuild switch): go back. Fetched from our position yet starting
+      // later means those offsets hold no records (e.g. transaction markers): nothing is skipped.
       return { kind: "seek", offset: next.toString() };
     }
-    this.soughtTo.delete(tpKey);
 
     // 1. Decode what this projection reads; everything else is skipped by header, undecoded.
     const decoded: Pending[] = [];
     for (const record of records) {
       const type = record.headers[HEADER.eventType];
-      if (type === undefined || !this.handled.has(type)) {
+      if (type === undefined || !this.handled.has(type) || (this.opts.recordFilter && !this.opts.recordFilter(record))) {
         if (type === undefined) this.opts.logger.warn({ record: recordId(record) }, "record without event-type header skipped");
         stats.ignored++;
         continue;
@@ -213,11 +213,14 @@ export class BatchApplier {
       );
     }
     const nextOffset = (BigInt(last.offset) + 1n).toString();
-    await db.query(
+    // Compare-and-set: if the offsets row is no longer the one read at the start (a rebuild switch renamed
+    // the schema under this transaction, or an operator moved it), everything rolls back and is retried.
+    const moved = await db.query(
       `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now()
-       WHERE projection = $1 AND topic = $2 AND partition = $3`,
-      [projection.name, batch.topic, batch.partition, nextOffset, stats.applied],
+       WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6`,
+      [projection.name, batch.topic, batch.partition, nextOffset, stats.applied, next.toString()],
     );
+    if (moved.rowCount !== 1) throw new OffsetConflictError(`${batch.topic}/${batch.partition}: stored offset changed during the batch`);
     return { kind: "done", nextOffset, stats };
   }
 
@@ -253,6 +256,54 @@ export class BatchApplier {
         stats.parked++;
       }
     }
+  }
+
+  /**
+   * Operator retry: applies the parked events of one aggregate in stream order, each under a savepoint.
+   * Stops at the first failure (it stays parked with the new error, and so do the events behind it).
+   */
+  async retryParked(db: pg.PoolClient, aggregate: { instanceId: string; aggregateType: string; aggregateId: string }) {
+    const { projection, catalog } = this.opts;
+    const { rows } = await db.query(
+      `SELECT id, topic, partition, "offset"::text AS offset, headers, payload FROM projector_parked_events
+       WHERE projection = $1 AND instance_id = $2 AND aggregate_type = $3 AND aggregate_id = $4 AND status = 'parked'
+       ORDER BY topic, partition, "offset" FOR UPDATE`,
+      [projection.name, aggregate.instanceId, aggregate.aggregateType, aggregate.aggregateId],
+    );
+    const [sequence] = (await this.loadSequences(db, [aggregate as EventEnvelope])).values();
+    let last = sequence ?? 0;
+    const result = { applied: [] as number[], duplicates: [] as number[], failed: undefined as { id: number; error: string } | undefined };
+    for (const r of rows) {
+      await db.query("SAVEPOINT retry_event");
+      try {
+        const envelope = headersToEnvelope(r.headers);
+        const payload = catalog.decode(envelope.eventType, envelope.schemaVersion, r.payload);
+        if (envelope.aggregateSequence <= last) {
+          result.duplicates.push(Number(r.id));
+        } else {
+          await applyEvents(db, projection, [{ ...envelope, payload, position: { topic: r.topic, partition: r.partition, offset: r.offset } }]);
+          last = envelope.aggregateSequence;
+          result.applied.push(Number(r.id));
+        }
+        await db.query("UPDATE projector_parked_events SET status = 'applied', resolved_at = now() WHERE id = $1", [r.id]);
+        await db.query("RELEASE SAVEPOINT retry_event");
+      } catch (err) {
+        if (classifyError(err) === "transient") throw err;
+        await db.query("ROLLBACK TO SAVEPOINT retry_event");
+        const error = errorText(err);
+        await db.query("UPDATE projector_parked_events SET error = $2, attempts = attempts + 1, blocked_by = NULL WHERE id = $1", [r.id, error]);
+        result.failed = { id: Number(r.id), error };
+        break;
+      }
+    }
+    if (last > (sequence ?? 0)) {
+      await db.query(
+        `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (projection, instance_id, aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence`,
+        [projection.name, aggregate.instanceId, aggregate.aggregateType, aggregate.aggregateId, last],
+      );
+    }
+    return result;
   }
 
   private async loadSequences(db: Queryable, events: EventEnvelope[]): Promise<Map<string, number>> {
@@ -322,6 +373,12 @@ export class BatchApplier {
     );
     return Number(rows[0].id);
   }
+}
+
+/** The partition's stored offset changed under a batch (schema switch, operator replay): retry it. */
+export class OffsetConflictError extends Error {
+  override readonly name = "OffsetConflictError";
+  readonly code = "OFFSET_CONFLICT";
 }
 
 /** A record could not be decoded; retried until maxAttempts, then parked. */

@@ -3,6 +3,7 @@
 export type ErrorKind = "transient" | "deterministic";
 
 const TRANSIENT_NODE_CODES = new Set([
+  "OFFSET_CONFLICT", // the batch raced a schema switch or an operator replay: retry it
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",

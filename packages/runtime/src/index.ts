@@ -22,3 +22,4 @@ export * from "./db/rls.ts";
 export * from "./http/admin.ts";
 export * from "./http/read-your-writes.ts";
 export * from "./positions.ts";
+export * from "./rebuild.ts";

@@ -10,6 +10,7 @@ export interface ProjectorMetrics {
   batchRetries: Counter<"projection" | "kind">;
   partitionLag: Gauge<"projection" | "topic" | "partition">;
   parkedOpen: Gauge<"projection">;
+  rebuildProgress: Gauge<"projection">;
 }
 
 export interface MetricsOptions {
@@ -37,6 +38,7 @@ export function createMetrics(o: MetricsOptions): ProjectorMetrics {
     }),
     batchRetries: new Counter({ name: "projector_batch_retries_total", help: "Batches retried after an error", labelNames: ["projection", "kind"], ...opts }),
     partitionLag: new Gauge({ name: "projector_partition_lag", help: "Records behind the partition end", labelNames: ["projection", "topic", "partition"], ...opts }),
+    rebuildProgress: new Gauge({ name: "projector_rebuild_progress_ratio", help: "Progress of the running rebuild (0..1)", labelNames: ["projection"], ...opts }),
     parkedOpen: new Gauge({
       name: "projector_parked_events",
       help: "Parked events waiting for an operator",

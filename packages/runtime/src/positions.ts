@@ -27,6 +27,11 @@ export class PositionTracker {
     if ((this.next.get(k) ?? -1n) < n) this.next.set(k, n);
   }
 
+  /** Forgets what it knew (after a rebuild switch the stored offsets are another schema's). */
+  reset(): void {
+    this.next.clear();
+  }
+
   async refresh(): Promise<void> {
     const { rows } = await this.pool.query(
       "SELECT topic, partition, next_offset::text AS next FROM projector_offsets WHERE projection = $1",

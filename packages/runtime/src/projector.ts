@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { BatchApplier } from "./applier.ts";
 import { classifyError } from "./errors.ts";
-import type { AdminPort, BatchOutcome, ConsumerPort, RecordBatch, BatchContext } from "./kafka/port.ts";
+import type { AdminPort, BatchContext, BatchOutcome, ConsumedRecord, ConsumerPort, RecordBatch } from "./kafka/port.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import type { Projection } from "./projection.ts";
 
@@ -19,6 +19,7 @@ export interface ProjectorOptions {
   logger: Logger;
   metrics: ProjectorMetrics;
   maxAttempts?: number;
+  recordFilter?: (r: ConsumedRecord) => boolean;
   /** Called after each committed batch with the partition's new next offset (read-your-writes). */
   onApplied?: (topic: string, partition: number, nextOffset: string) => void;
 }
@@ -29,6 +30,7 @@ export class Projector {
   private readonly applier: BatchApplier;
   private readonly lag = new Map<string, number>();
   private running = false;
+  private paused = false;
 
   constructor(private readonly opts: ProjectorOptions) {
     this.applier = new BatchApplier({
@@ -38,6 +40,7 @@ export class Projector {
       admin: opts.admin,
       logger: opts.logger,
       maxAttempts: opts.maxAttempts ?? 3,
+      ...(opts.recordFilter ? { recordFilter: opts.recordFilter } : {}),
     });
   }
 
@@ -56,6 +59,30 @@ export class Projector {
     if (!this.running) return;
     this.running = false;
     await this.opts.consumer.stop();
+  }
+
+  /** The applier, for operator actions that must run exactly like live processing (parked retry). */
+  get batchApplier(): BatchApplier {
+    return this.applier;
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.opts.consumer.pauseTopics(this.opts.topics);
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.opts.consumer.resumeTopics(this.opts.topics);
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Moves this member's consumer position (after an operator changed the stored offsets). */
+  seek(topic: string, partition: number, offset: string): void {
+    this.opts.consumer.seek({ topic, partition }, offset);
   }
 
   /** Largest lag over the partitions this member has seen (records behind the log end). */

@@ -13,6 +13,7 @@ import { createLogger } from "./logger.ts";
 import { type ProjectorMetrics, createMetrics } from "./metrics.ts";
 import type { Projection } from "./projection.ts";
 import { PositionTracker } from "./positions.ts";
+import { RebuildManager } from "./rebuild.ts";
 import { Projector } from "./projector.ts";
 import { fileURLToPath } from "node:url";
 
@@ -36,6 +37,7 @@ export interface ServiceDefinition {
 
 export interface RunningService {
   config: ServiceConfig;
+  rebuilds: RebuildManager;
   app?: FastifyInstance;
   url?: string;
   projector?: Projector;
@@ -88,6 +90,18 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
     });
     await projector.start();
   }
+  const rebuilds = new RebuildManager({
+    config,
+    projection: def.projection,
+    catalog: def.catalog,
+    migrations: serviceMigrations(def),
+    pool,
+    admin,
+    logger,
+    onSwitched: () => positions.reset(),
+    onProgress: (ratio) => metrics.rebuildProgress.set({ projection: def.projection.name }, ratio),
+  });
+
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   let refresher: NodeJS.Timeout | undefined;
@@ -100,7 +114,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
       positions: { tracker: positions, timeoutMs: config.readYourWritesTimeoutMs },
       metrics: metrics.registry,
       routes: def.routes({ db: queryPool, config, projection: def.projection }),
-      adminRoutes: adminRoutes({ pool, projection: def.projection, admin, topics: config.topics }),
+      adminRoutes: adminRoutes({ pool, projection: def.projection, admin, topics: config.topics, ...(projector ? { projector } : {}), rebuilds }),
       readiness: async () => {
         const db = await queryPool.query("SELECT 1").then(() => true, () => false);
         const lag = projector?.maxLag() ?? 0;
@@ -121,13 +135,14 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
     (stopping ??= (async () => {
       logger.info("shutting down: draining the current batch, leaving the group");
       clearInterval(refresher);
+      await rebuilds.stop();
       await app?.close().catch((err) => logger.error({ err }, "http close failed"));
       await projector?.stop().catch((err) => logger.error({ err }, "consumer stop failed"));
       await admin.close().catch(() => {});
       await Promise.all([pool.end(), queryPool.end()]).catch(() => {});
       logger.info("stopped");
     })());
-  return { config, app, url, projector, pool, queryPool, metrics, logger, stop };
+  return { config, rebuilds, app, url, projector, pool, queryPool, metrics, logger, stop };
 }
 
 /** Entry point of a service process: start, and stop gracefully on SIGTERM/SIGINT. */

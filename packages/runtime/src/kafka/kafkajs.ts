@@ -116,7 +116,14 @@ export class KafkaJsConsumer implements ConsumerPort {
           headers: headerText(m.headers),
         }));
         const outcome = await handlers.onBatch(
-          { topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark },
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            records,
+            highWatermark: batch.highWatermark,
+            // kafkajs keeps the fetch position on the batch (untyped): it tells a stale batch from a real gap.
+            fetchedOffset: String((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? "0"),
+          },
           { heartbeat, isActive: () => isRunning() && !isStale() && !this.stopped },
         );
         if (outcome.kind === "done") {
@@ -137,12 +144,12 @@ export class KafkaJsConsumer implements ConsumerPort {
     this.consumer.seek({ topic: tp.topic, partition: tp.partition, offset });
   }
 
-  pause(tps: TopicPartition[]): void {
-    this.consumer.pause(tps.map((t) => ({ topic: t.topic, partitions: [t.partition] })));
+  pauseTopics(topics: string[]): void {
+    this.consumer.pause(topics.map((topic) => ({ topic })));
   }
 
-  resume(tps: TopicPartition[]): void {
-    this.consumer.resume(tps.map((t) => ({ topic: t.topic, partitions: [t.partition] })));
+  resumeTopics(topics: string[]): void {
+    this.consumer.resume(topics.map((topic) => ({ topic })));
   }
 
   async stop(): Promise<void> {
@@ -242,6 +249,14 @@ export class KafkaJsAdmin implements AdminPort {
     return offsets
       .map((o) => ({ partition: o.partition, low: o.low, high: o.high }))
       .sort((a, b) => a.partition - b.partition);
+  }
+
+  async offsetsAt(topic: string, at: Date): Promise<{ partition: number; offset: string }[]> {
+    await this.connect();
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, at.getTime());
+    const ends = new Map((await this.partitionOffsets(topic)).map((p) => [p.partition, p.high]));
+    // Kafka answers -1 when no record is that recent: start at the end then.
+    return offsets.map((o) => ({ partition: o.partition, offset: o.offset === "-1" ? (ends.get(o.partition) ?? "0") : o.offset }));
   }
 
   async close(): Promise<void> {

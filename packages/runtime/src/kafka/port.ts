@@ -16,6 +16,8 @@ export interface ConsumedRecord extends TopicPartition {
 
 export interface RecordBatch extends TopicPartition {
   records: ConsumedRecord[];
+  /** The offset this batch was fetched from (records start at or after it). */
+  fetchedOffset: string;
   /** Offset of the next record the broker will write (end of the partition log). */
   highWatermark: string;
 }
@@ -40,8 +42,9 @@ export interface ConsumerHandlers {
 export interface ConsumerPort {
   start(topics: string[], handlers: ConsumerHandlers): Promise<void>;
   seek(tp: TopicPartition, offset: string): void;
-  pause(tps: TopicPartition[]): void;
-  resume(tps: TopicPartition[]): void;
+  /** Stops fetching these topics (the running batch completes); resume continues where it stopped. */
+  pauseTopics(topics: string[]): void;
+  resumeTopics(topics: string[]): void;
   /** Drains the running batch, commits, leaves the group. */
   stop(): Promise<void>;
 }
@@ -70,5 +73,7 @@ export interface PartitionOffsets {
 export interface AdminPort {
   ensureTopic(topic: string, partitions: number): Promise<void>;
   partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /** Per partition, the first offset whose record timestamp is at or after `at` (the end when none). */
+  offsetsAt(topic: string, at: Date): Promise<{ partition: number; offset: string }[]>;
   close(): Promise<void>;
 }
