@@ -1,6 +1,7 @@
 import { signToken } from "./service.ts";
 
 /** Calls a service's admin API with an operator token (scope projections:admin, no instance). */
+// biome-ignore lint/suspicious/noExplicitAny: a JSON response; the tests' assertions check its shape
 export async function adminCall(baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const token = await signToken({ instanceId: "", scope: "projections:admin" });
   const res = await fetch(`${baseUrl}/admin${path}`, {
@@ -12,6 +13,7 @@ export async function adminCall(baseUrl: string, method: string, path: string, b
 }
 
 /** Polls GET /admin/rebuild until the rebuild is done or failed. */
+// biome-ignore lint/suspicious/noExplicitAny: a JSON response; the tests' assertions check its shape
 export async function waitForRebuild(baseUrl: string, timeoutMs = 120_000, onTick?: (status: any) => Promise<void>) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

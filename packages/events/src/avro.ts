@@ -2,10 +2,6 @@
 // get typed payloads from the very schema that is on the wire (one definition per event version).
 
 export type AvroPrimitive = "null" | "boolean" | "int" | "long" | "double" | "string" | "bytes";
-export interface AvroTimestamp {
-  readonly type: "long";
-  readonly logicalType: "timestamp-millis";
-}
 export interface AvroArray {
   readonly type: "array";
   readonly items: AvroSchema;
@@ -34,7 +30,6 @@ export interface AvroRecord {
 }
 export type AvroSchema =
   | AvroPrimitive
-  | AvroTimestamp
   | AvroArray
   | AvroMap
   | AvroEnum
@@ -53,9 +48,7 @@ export type AvroValue<S> = S extends "null"
         ? string
         : S extends "bytes"
           ? Buffer
-          : S extends AvroTimestamp
-            ? Date
-            : S extends { readonly type: "array"; readonly items: infer I }
+          : S extends { readonly type: "array"; readonly items: infer I }
               ? AvroValue<I>[]
               : S extends { readonly type: "map"; readonly values: infer V }
                 ? Record<string, AvroValue<V>>
@@ -79,5 +72,3 @@ export const optional = <const N extends string, const S extends AvroSchema>(nam
 
 /** A required field. */
 export const field = <const N extends string, const S extends AvroSchema>(name: N, type: S) => ({ name, type }) as const;
-
-export const timestamp = { type: "long", logicalType: "timestamp-millis" } as const;

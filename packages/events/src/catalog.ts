@@ -143,8 +143,6 @@ export function zodFromAvro(schema: AvroSchema): z.ZodType {
   }
   const s = schema as Exclude<AvroSchema, string | readonly AvroSchema[]>;
   switch (s.type) {
-    case "long":
-      return z.union([z.date(), z.iso.datetime({ offset: true }).transform((v) => new Date(v))]);
     case "array":
       return z.array(zodFromAvro(s.items));
     case "map":

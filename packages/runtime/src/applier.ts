@@ -161,7 +161,6 @@ export class BatchApplier {
     const sequences = await this.loadSequences(db, withEnvelope);
     const parkedAggregates = await this.loadParkedAggregates(db, withEnvelope);
     const toApply: ProjectedEvent[] = [];
-    const applySequences = new Map<string, EventEnvelope>();
     for (const { record, event, envelope } of decoded) {
       const env = event ?? envelope;
       const agg = env ? aggregateId(env) : undefined;
@@ -183,26 +182,29 @@ export class BatchApplier {
         stats.parked++;
         continue;
       }
-      sequences.set(agg, event.aggregateSequence);
-      applySequences.set(agg, event);
+      sequences.set(agg, event.aggregateSequence); // drops in-batch duplicates too
       toApply.push(event);
     }
 
     // 3. Apply: set-based normally; one savepoint per event after an unattributed SQL failure.
+    let applied = toApply;
     if (this.isolate.has(tpKey)) {
-      await this.applyIsolated(db, toApply, records, parkedAggregates, stats);
+      applied = await this.applyIsolated(db, toApply, records, parkedAggregates, stats);
     } else {
       stats.statements += (await applyEvents(db, projection, toApply)).statements;
-      stats.applied = toApply.length;
     }
+    stats.applied = applied.length;
 
-    // 4. Bookkeeping in the same transaction.
-    if (applySequences.size) {
-      const rows = [...applySequences.values()].map((e) => ({
+    // 4. Bookkeeping in the same transaction. Sequences come from what really applied: an event parked
+    // in isolation must stay unapplied, or a later retry would drop it as a duplicate.
+    const lastApplied = new Map<string, ProjectedEvent>();
+    for (const e of applied) lastApplied.set(aggregateId(e), e);
+    if (lastApplied.size) {
+      const rows = [...lastApplied.values()].map((e) => ({
         instance_id: e.instanceId,
         aggregate_type: e.aggregateType,
         aggregate_id: e.aggregateId,
-        sequence: sequences.get(aggregateId(e)),
+        sequence: e.aggregateSequence,
       }));
       await db.query(
         `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence)
@@ -230,7 +232,8 @@ export class BatchApplier {
     records: ConsumedRecord[],
     parkedAggregates: Map<string, number>,
     stats: BatchStats,
-  ) {
+  ): Promise<ProjectedEvent[]> {
+    const applied: ProjectedEvent[] = [];
     const byOffset = new Map(records.map((r) => [r.offset, r]));
     for (const event of events) {
       const record = byOffset.get(event.position.offset) as ConsumedRecord;
@@ -245,7 +248,7 @@ export class BatchApplier {
       try {
         stats.statements += (await applyEvents(db, this.opts.projection, [event])).statements;
         await db.query("RELEASE SAVEPOINT apply_event");
-        stats.applied++;
+        applied.push(event);
       } catch (err) {
         if (classifyError(err) === "transient") throw err;
         await db.query("ROLLBACK TO SAVEPOINT apply_event");
@@ -256,6 +259,7 @@ export class BatchApplier {
         stats.parked++;
       }
     }
+    return applied;
   }
 
   /**

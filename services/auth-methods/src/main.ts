@@ -1,0 +1,4 @@
+import { runService } from "@idp/runtime";
+import { authMethodsService } from "./index.ts";
+
+await runService(authMethodsService);

@@ -1,0 +1,4 @@
+import { runService } from "@idp/runtime";
+import { sessionsService } from "./index.ts";
+
+await runService(sessionsService);

@@ -1,0 +1,73 @@
+// Poison events through the running service and its admin API: a deterministic SQL failure parks the
+// event and the later events of its aggregate while other aggregates flow; after the fault is fixed, retry
+// applies the parked events in order; skip drops just that event.
+import * as ev from "@idp/events";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { adminCall } from "../support/admin.ts";
+import { aggregate } from "../support/events.ts";
+import { type TestService, startTestService, waitForPositions } from "../support/service.ts";
+import { usersService } from "../../services/users/src/index.ts";
+
+let t: TestService;
+const I = "pk-inst";
+const human = (userName: string) => ({ userName, firstName: "P", lastName: "K", email: `${userName}@x.example`, changeRequired: false });
+
+beforeAll(async () => {
+  t = await startTestService(usersService, { env: { MAX_ATTEMPTS: "2" } });
+  // The "fault": the database refuses one value (think of a constraint a migration got wrong).
+  await t.svc.pool.query("ALTER TABLE users ADD CONSTRAINT no_evil CHECK (username NOT LIKE 'evil%')");
+});
+afterAll(async () => t?.close());
+
+const user = async (id: string) => (await t.svc.pool.query("SELECT username, sequence FROM users WHERE instance_id = $1 AND id = $2", [I, id])).rows[0];
+const parked = async () => (await adminCall(t.url, "GET", `/parked?instanceId=${I}`)).json.result as { id: number; aggregate_id: string; aggregate_sequence: number; error: string; blocked_by: number | null }[];
+
+it("parks the poison event and its aggregate's later events; other aggregates flow; retry applies them in order", async () => {
+  const a = aggregate(I, "a", "org");
+  const b = aggregate(I, "b", "org");
+  // Batches fold a row's events and write only the final row, so the poison travels in its own batch.
+  const publish = async (...events: Parameters<typeof t.publisher.publish>[0]) =>
+    waitForPositions(t.svc.pool, "users", await t.publisher.publish(events));
+  await publish(a(ev.userHumanAdded, human("alice")), b(ev.userHumanAdded, human("bob")));
+  await publish(a(ev.userUsernameChanged, { userName: "evil-alice" }));
+  await publish(a(ev.userUsernameChanged, { userName: "alice-2" }), b(ev.userUsernameChanged, { userName: "bob-2" }), a(ev.userLocked, {}));
+  expect(await user("a")).toEqual({ username: "alice", sequence: 1 });
+  expect(await user("b")).toEqual({ username: "bob-2", sequence: 2 });
+  const p = await parked();
+  expect(p.map((x) => [x.aggregate_id, x.aggregate_sequence])).toEqual([["a", 2], ["a", 3], ["a", 4]]);
+  expect(p[0]?.error).toMatch(/no_evil/);
+  expect(p[1]?.blocked_by).toBe(p[0]?.id);
+
+  // Still failing: retry stops at the poison event, nothing after it is applied.
+  const stillBroken = await adminCall(t.url, "POST", "/parked/retry", { instanceId: I, aggregateType: "user", aggregateId: "a" });
+  expect(stillBroken.json).toMatchObject({ applied: [], failed: { id: p[0]?.id } });
+  expect(await user("a")).toEqual({ username: "alice", sequence: 1 });
+
+  await t.svc.pool.query("ALTER TABLE users DROP CONSTRAINT no_evil");
+  const fixed = await adminCall(t.url, "POST", "/parked/retry", { instanceId: I, aggregateType: "user", aggregateId: "a" });
+  expect(fixed.status).toBe(200);
+  expect(fixed.json.applied).toEqual(p.map((x) => x.id));
+  expect(await user("a")).toEqual({ username: "alice-2", sequence: 4 });
+  expect(await parked()).toEqual([]);
+
+  // Later events of the aggregate flow normally again.
+  await waitForPositions(t.svc.pool, "users", await t.publisher.publish([a(ev.userUnlocked, {})]));
+  expect(await user("a")).toMatchObject({ sequence: 5 });
+});
+
+it("skip drops just that event; retry then applies the ones behind it", async () => {
+  await t.svc.pool.query("ALTER TABLE users ADD CONSTRAINT no_evil CHECK (username NOT LIKE 'evil%')");
+  const c = aggregate(I, "c", "org");
+  for (const e of [c(ev.userHumanAdded, human("carol")), c(ev.userUsernameChanged, { userName: "evil-carol" }), c(ev.userUsernameChanged, { userName: "carol-3" })]) {
+    await waitForPositions(t.svc.pool, "users", await t.publisher.publish([e]));
+  }
+  const [poison, behind] = await parked();
+  expect(poison?.aggregate_sequence).toBe(2);
+  expect((await adminCall(t.url, "POST", `/parked/${poison?.id}/skip`)).status).toBe(200);
+  const retried = await adminCall(t.url, "POST", "/parked/retry", { instanceId: I, aggregateType: "user", aggregateId: "c" });
+  expect(retried.json.applied).toEqual([behind?.id]);
+  expect(await user("c")).toEqual({ username: "carol-3", sequence: 3 });
+  expect((await adminCall(t.url, "POST", `/parked/${poison?.id}/skip`)).status).toBe(404);
+  const audit = (await adminCall(t.url, "GET", "/audit")).json.result.map((x: { action: string }) => x.action);
+  expect(audit).toEqual(expect.arrayContaining(["parked.skip", "parked.retry"]));
+});
