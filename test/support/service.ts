@@ -87,11 +87,16 @@ export async function startTestService(def: ServiceDefinition, opts: { topic?: s
   };
 }
 
+/** Drops a test schema and everything derived from it (rebuild shadows, old schemas kept for rollback). */
 export async function dropSchema(schema: string) {
   const { default: pg } = await import("pg");
   const c = new pg.Client({ connectionString: databaseUrl() });
   await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  const { rows } = await c.query("SELECT nspname FROM pg_namespace WHERE nspname = $1 OR nspname LIKE $2 ESCAPE '!'", [
+    schema,
+    `${schema.replaceAll("_", "!_")}!_%`,
+  ]);
+  for (const r of rows) await c.query(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`);
   await c.end();
 }
 

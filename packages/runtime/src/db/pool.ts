@@ -37,8 +37,11 @@ export function createPool(opts: PoolOptions): pg.Pool {
     types,
     ...(opts.schema ? { options: `-c search_path=${opts.schema},public` } : {}),
   });
-  // An idle client that loses its connection emits 'error' on the pool; without a listener Node exits.
+  // A connection the server drops (pg_terminate_backend, restart) emits 'error': on the pool when idle, on
+  // the client while checked out (pg-pool detaches its listener then). Unhandled, either would exit the
+  // process; handled, the next query fails ("not queryable"), which is transient and retried.
   pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 

@@ -185,16 +185,33 @@ export class KafkaJsProducer implements ProducerPort {
     // We pick the partition ourselves (Kafka's murmur2 of the key, as Java clients do) to know each
     // record's position: within a partition, records of one send get consecutive offsets in order.
     const messages = records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, partition: partitionForKey(r.key, partitions) }));
-    const meta = await this.producer.send({ topic, acks: -1, messages });
-    const base = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? "0")]));
-    const seen = new Map<number, bigint>();
-    return messages.map((m) => {
-      const i = seen.get(m.partition) ?? 0n;
-      seen.set(m.partition, i + 1n);
-      const b = base.get(m.partition);
-      if (b === undefined) throw new Error(`no offset returned for ${topic}/${m.partition}`);
-      return { topic, partition: m.partition, offset: (b + i).toString() };
-    });
+    // Sends in slices well under the broker's message.max.bytes (1 MiB by default), in order.
+    const positions: Position[] = [];
+    let slice: typeof messages = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (slice.length === 0) return;
+      const meta = await this.producer.send({ topic, acks: -1, messages: slice });
+      const base = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? "0")]));
+      const seen = new Map<number, bigint>();
+      for (const m of slice) {
+        const i = seen.get(m.partition) ?? 0n;
+        seen.set(m.partition, i + 1n);
+        const b = base.get(m.partition);
+        if (b === undefined) throw new Error(`no offset returned for ${topic}/${m.partition}`);
+        positions.push({ topic, partition: m.partition, offset: (b + i).toString() });
+      }
+      slice = [];
+      bytes = 0;
+    };
+    for (const m of messages) {
+      const size = m.value.length + m.key.length + Object.entries(m.headers).reduce((s, [k, v]) => s + k.length + v.length + 8, 64);
+      if (bytes + size > 512 * 1024) await flush();
+      slice.push(m);
+      bytes += size;
+    }
+    await flush();
+    return positions;
   }
 
   async disconnect(): Promise<void> {
