@@ -23,3 +23,4 @@ export * from "./http/admin.ts";
 export * from "./http/read-your-writes.ts";
 export * from "./positions.ts";
 export * from "./rebuild.ts";
+export * from "./http/query.ts";

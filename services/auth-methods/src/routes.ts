@@ -2,7 +2,7 @@
 // ListUserAuthMethodTypes: ready methods plus password), and a search over all methods with ZITADEL's
 // filters (user, token, org, types, state), sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { MethodState, MethodType } from "./projection.ts";
@@ -70,13 +70,6 @@ const typesQuery = z.strictObject({
     .describe("only methods that are set up (default true)"),
 });
 
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
-});
-
 const methodSchema = z.object({
   userId: z.string(),
   type: z.string(),
@@ -84,7 +77,7 @@ const methodSchema = z.object({
   state: z.string(),
   name: z.string().nullable(),
   domain: z.string().nullable().describe("WebAuthn relying-party id"),
-  details,
+  details: detailsSchema,
 });
 
 const SELECT = `SELECT m.user_id, m.method_type, m.token_id, m.state, m.name, m.domain, m.sequence, m.creation_date,
@@ -92,7 +85,6 @@ const SELECT = `SELECT m.user_id, m.method_type, m.token_id, m.state, m.name, m.
 FROM user_auth_methods m`;
 
 type Row = Record<string, unknown> & { user_id: string; method_type: number; token_id: string };
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : "");
 
 const toMethod = (r: Row): z.infer<typeof methodSchema> => ({
   userId: r.user_id,
@@ -101,34 +93,12 @@ const toMethod = (r: Row): z.infer<typeof methodSchema> => ({
   state: stateName(r.state as number),
   name: (r.name as string) || null,
   domain: (r.domain as string | null) ?? null,
-  details: {
-    sequence: r.sequence as number,
-    creationDate: iso(r.creation_date),
-    changeDate: iso(r.change_date),
-    resourceOwner: r.resource_owner as string,
-  },
+  details: toDetails(r),
 });
 
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
 
-/** Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). */
-function tenantWhere(tenant: Tenant, alias: string): Where {
-  const w = new Where();
-  w.add((p) => `${alias}.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `${alias}.resource_owner = ${p(tenant.orgId)}`);
-  return w;
-}
 
-function filterMethods(w: Where, q: { types?: TypeName[] | undefined; state?: StateName | undefined }) {
+function filterMethods(w: SqlWhere, q: { types?: TypeName[] | undefined; state?: StateName | undefined }) {
   if (q.types) w.add((p) => `m.method_type = ANY(${p(q.types?.map((t) => MethodType[t]))}::int2[])`);
   if (q.state) w.add((p) => `m.state = ${p(MethodState[q.state as StateName])}`);
 }

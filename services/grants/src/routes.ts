@@ -1,7 +1,7 @@
 // User grants query API: get by id, and search with ZITADEL's user-grant filters, sorting and keyset
 // pagination. The user's names and org, the project's org and the granted org come from the lookups.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { GrantState } from "./projection.ts";
@@ -43,13 +43,6 @@ const listQuery = z.strictObject({
   ...pageQuery,
 });
 
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
-});
-
 const grantSchema = z.object({
   id: z.string(),
   state: z.string(),
@@ -63,7 +56,7 @@ const grantSchema = z.object({
   }),
   project: z.object({ id: z.string(), organizationId: z.string().nullable() }),
   projectGrant: z.object({ id: z.string(), grantedOrganizationId: z.string().nullable() }).nullable(),
-  details,
+  details: detailsSchema,
 });
 
 // Lookup rows may be missing (owner events not seen yet): the grant is shown with nulls, never hidden.
@@ -75,7 +68,6 @@ const COLUMNS = `g.*, u.username, u.display_name, u.resource_owner AS user_org_i
   pg.granted_org`;
 
 type Row = Record<string, unknown> & { id: string };
-const iso = (d: unknown) => (d as Date).toISOString();
 
 function toGrant(r: Row): z.infer<typeof grantSchema> {
   return {
@@ -91,33 +83,11 @@ function toGrant(r: Row): z.infer<typeof grantSchema> {
     },
     project: { id: r.project_id as string, organizationId: (r.project_org_id as string | null) ?? null },
     projectGrant: r.grant_id ? { id: r.grant_id as string, grantedOrganizationId: (r.granted_org as string | null) ?? null } : null,
-    details: {
-      sequence: r.sequence as number,
-      creationDate: iso(r.creation_date),
-      changeDate: iso(r.change_date),
-      resourceOwner: r.resource_owner as string,
-    },
+    details: toDetails(r),
   };
 }
 
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
 
-/** Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). */
-function tenantWhere(tenant: Tenant): Where {
-  const w = new Where();
-  w.add((p) => `g.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `g.resource_owner = ${p(tenant.orgId)}`);
-  return w;
-}
 
 export const grantRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
@@ -134,7 +104,7 @@ export const grantRoutes =
       },
       async (req) => {
         const { grantId } = req.params as { grantId: string };
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "g");
         w.add((p) => `g.id = ${p(grantId)}`);
         const sql = `SELECT ${COLUMNS} ${FROM}${w.sql()}`;
         const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows);
@@ -156,7 +126,7 @@ export const grantRoutes =
       },
       async (req) => {
         const q = req.query as z.infer<typeof listQuery>;
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "g");
         if (q.userId) w.add((p) => `g.user_id = ${p(q.userId)}`);
         if (q.projectId) w.add((p) => `g.project_id = ${p(q.projectId)}`);
         if (q.orgId) w.add((p) => `g.resource_owner = ${p(q.orgId)}`);

@@ -2,12 +2,16 @@
 // own, else the default: ZITADEL's LockoutPolicyByOrg), and a list with keyset pagination. A token
 // restricted to an org reads that org's policies and the default only.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, forbidden, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { PolicyState } from "./projection.ts";
 
+/** An org-restricted token's scope in this read model. */
+const orgScope = (p: (value: unknown) => string, orgId: string) => `(p.is_default OR p.resource_owner = ${p(orgId)})`;
+
 /** Sortable fields → a non-null SQL expression; creation dates travel in cursors as integer microseconds. */
+
 const SORTS = {
   id: { sql: "p.id", kind: "text" },
   creationDate: { sql: "p.creation_date", kind: "timestamp" },
@@ -36,13 +40,6 @@ const listQuery = z.strictObject({
   ...pageQuery,
 });
 
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
-});
-
 const policySchema = z.object({
   id: z.string().describe("the org id, or the instance id for the default"),
   isDefault: z.boolean(),
@@ -50,7 +47,7 @@ const policySchema = z.object({
   maxPasswordAttempts: z.number().describe("failed password checks before the user is locked; 0: never"),
   maxOtpAttempts: z.number().describe("failed OTP checks before the user is locked; 0: never"),
   showLockoutFailures: z.boolean(),
-  details,
+  details: detailsSchema,
 });
 
 const effectiveSchema = policySchema.extend({
@@ -62,7 +59,6 @@ const SELECT = `SELECT p.id, p.resource_owner, p.creation_date, p.change_date, p
 FROM lockout_policies p`;
 
 type Row = Record<string, unknown> & { id: string };
-const iso = (d: unknown) => (d as Date).toISOString();
 
 function toPolicy(r: Row): z.infer<typeof policySchema> {
   return {
@@ -72,36 +68,11 @@ function toPolicy(r: Row): z.infer<typeof policySchema> {
     maxPasswordAttempts: Number(r.max_password_attempts),
     maxOtpAttempts: Number(r.max_otp_attempts),
     showLockoutFailures: r.show_lockout_failures === true,
-    details: {
-      sequence: Number(r.sequence),
-      creationDate: iso(r.creation_date),
-      changeDate: iso(r.change_date),
-      resourceOwner: r.resource_owner as string,
-    },
+    details: toDetails(r),
   };
 }
 
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
 
-/**
- * Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). An
- * org-restricted token sees its org's policy and the instance default (which applies to its org).
- */
-function tenantWhere(tenant: Tenant): Where {
-  const w = new Where();
-  w.add((p) => `p.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `(p.is_default OR p.resource_owner = ${p(tenant.orgId)})`);
-  return w;
-}
 
 /** An org-restricted token may only ask about its own org. */
 function assertOrgAllowed(tenant: Tenant, orgId: string) {
@@ -113,7 +84,7 @@ const orgParams = z.strictObject({ orgId: idSchema });
 export const lockoutPolicyRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    const query = async (tenant: Tenant, w: Where, suffix = "") =>
+    const query = async (tenant: Tenant, w: SqlWhere, suffix = "") =>
       (await withTenant(db, tenant.instanceId, async (c) => (await c.query(SELECT + w.sql() + suffix, w.values)).rows)) as Row[];
 
     app.get(
@@ -126,7 +97,7 @@ export const lockoutPolicyRoutes =
         },
       },
       async (req) => {
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "p", orgScope);
         w.add((p) => `p.id = ${p(req.tenant.instanceId)} AND p.is_default`);
         const [row] = await query(req.tenant, w);
         if (!row) throw notFound("the instance has no default lockout policy");
@@ -148,7 +119,7 @@ export const lockoutPolicyRoutes =
       async (req) => {
         const { orgId } = req.params as z.infer<typeof orgParams>;
         assertOrgAllowed(req.tenant, orgId);
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "p", orgScope);
         w.add((p) => `p.id = ${p(orgId)} AND NOT p.is_default`);
         const [row] = await query(req.tenant, w);
         if (!row) throw notFound(`organization ${orgId} has no lockout policy of its own`);
@@ -170,7 +141,7 @@ export const lockoutPolicyRoutes =
       async (req) => {
         const { orgId } = req.params as z.infer<typeof orgParams>;
         assertOrgAllowed(req.tenant, orgId);
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "p", orgScope);
         w.add((p) => `((p.id = ${p(orgId)} AND NOT p.is_default) OR (p.id = ${p(req.tenant.instanceId)} AND p.is_default))`);
         // The org's own policy wins; the default is the fallback.
         const [row] = await query(req.tenant, w, " ORDER BY p.is_default LIMIT 1");
@@ -193,7 +164,7 @@ export const lockoutPolicyRoutes =
       },
       async (req) => {
         const q = req.query as z.infer<typeof listQuery>;
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "p", orgScope);
         if (q.isDefault !== undefined) w.add(() => (q.isDefault ? "p.is_default" : "NOT p.is_default"));
         const sort = SORTS[q.sort];
         const cmp = q.order === "asc" ? ">" : "<";

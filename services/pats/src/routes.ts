@@ -1,7 +1,7 @@
 // Personal access tokens query API: get by id, and search with ZITADEL's PAT filters (user, organization,
 // creation and expiration dates), sorting and keyset pagination. No token material exists to return.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 
@@ -56,20 +56,13 @@ const listQuery = z.strictObject({
   ...pageQuery,
 });
 
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
-});
-
 const patSchema = z.object({
   id: z.string(),
   userId: z.string(),
   expirationDate: z.string(),
   expired: z.boolean().describe("the expiration has passed (at query time)"),
   scopes: z.array(z.string()),
-  details,
+  details: detailsSchema,
 });
 
 const SELECT = `SELECT t.id, t.resource_owner, t.creation_date, t.change_date, t.sequence, t.user_id, t.expiration,
@@ -77,41 +70,16 @@ const SELECT = `SELECT t.id, t.resource_owner, t.creation_date, t.change_date, t
 FROM personal_access_tokens t`;
 
 type Row = Record<string, unknown> & { id: string };
-const iso = (d: unknown) => (d as Date).toISOString();
 
 function toPat(r: Row): z.infer<typeof patSchema> {
   return {
     id: r.id,
     userId: r.user_id as string,
-    expirationDate: iso(r.expiration),
+    expirationDate: iso(r.expiration) as string,
     expired: r.expired === true,
     scopes: (r.scopes as string[] | null) ?? [],
-    details: {
-      sequence: Number(r.sequence),
-      creationDate: iso(r.creation_date),
-      changeDate: iso(r.change_date),
-      resourceOwner: r.resource_owner as string,
-    },
+    details: toDetails(r),
   };
-}
-
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
-
-/** Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). */
-function tenantWhere(tenant: Tenant): Where {
-  const w = new Where();
-  w.add((p) => `t.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `t.resource_owner = ${p(tenant.orgId)}`);
-  return w;
 }
 
 export const patRoutes =
@@ -129,7 +97,7 @@ export const patRoutes =
       },
       async (req) => {
         const { tokenId } = req.params as { tokenId: string };
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "t");
         w.add((p) => `t.id = ${p(tokenId)}`);
         const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
         if (!rows[0]) throw notFound(`personal access token ${tokenId} not found`);
@@ -152,7 +120,7 @@ export const patRoutes =
       },
       async (req) => {
         const q = req.query as z.infer<typeof listQuery>;
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "t");
         if (q.ids) w.add((p) => `t.id = ANY(${p(q.ids)}::text[])`);
         if (q.userId) w.add((p) => `t.user_id = ${p(q.userId)}`);
         if (q.orgId) w.add((p) => `t.resource_owner = ${p(q.orgId)}`);

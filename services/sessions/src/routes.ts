@@ -1,12 +1,16 @@
 // Sessions query API: get by id, and search with ZITADEL's session filters (ids, user, creator, user
 // agent, creation and expiration dates), sorting and keyset pagination. The token id is never returned.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SessionState } from "./projection.ts";
 
+/** An org-restricted token's scope in this read model. */
+const orgScope = (p: (value: unknown) => string, orgId: string) => `s.user_resource_owner = ${p(orgId)}`;
+
 /** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
+
 const SORTS = {
   creationDate: { sql: "s.creation_date", kind: "timestamp" },
   id: { sql: "s.id", kind: "text" },
@@ -49,13 +53,6 @@ const listQuery = z.strictObject({
   ...pageQuery,
 });
 
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
-});
-
 const check = z.object({ checkedAt: z.string() }).nullable();
 
 const sessionSchema = z.object({
@@ -91,7 +88,7 @@ const sessionSchema = z.object({
     })
     .nullable(),
   expirationDate: z.string().nullable(),
-  details,
+  details: detailsSchema,
 });
 
 // Explicit columns: the token id stays in the database.
@@ -105,7 +102,6 @@ FROM sessions s
 LEFT JOIN session_users su ON su.instance_id = s.instance_id AND su.user_id = s.user_id`;
 
 type Row = Record<string, unknown> & { id: string };
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
 const checked = (d: unknown) => (d instanceof Date ? { checkedAt: d.toISOString() } : null);
 const stateName = (n: unknown) => (n === SessionState.active ? "active" : n === SessionState.terminated ? "terminated" : "unspecified");
 
@@ -147,36 +143,11 @@ function toSession(r: Row): z.infer<typeof sessionSchema> {
         }
       : null,
     expirationDate: iso(r.expiration),
-    details: {
-      sequence: r.sequence as number,
-      creationDate: iso(r.creation_date) as string,
-      changeDate: iso(r.change_date) as string,
-      resourceOwner: r.resource_owner as string,
-    },
+    details: toDetails(r),
   };
 }
 
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
 
-/**
- * Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). Sessions belong
- * to the instance; an org-restricted token sees the sessions of its org's users.
- */
-function tenantWhere(tenant: Tenant): Where {
-  const w = new Where();
-  w.add((p) => `s.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `s.user_resource_owner = ${p(tenant.orgId)}`);
-  return w;
-}
 
 export const sessionRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
@@ -193,7 +164,7 @@ export const sessionRoutes =
       },
       async (req) => {
         const { sessionId } = req.params as { sessionId: string };
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "s", orgScope);
         w.add((p) => `s.id = ${p(sessionId)}`);
         const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
         if (!rows[0]) throw notFound(`session ${sessionId} not found`);
@@ -216,7 +187,7 @@ export const sessionRoutes =
       },
       async (req) => {
         const q = req.query as z.infer<typeof listQuery>;
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "s", orgScope);
         if (q.ids) w.add((p) => `s.id = ANY(${p(q.ids)}::text[])`);
         if (q.userId) w.add((p) => `s.user_id = ${p(q.userId)}`);
         if (q.creator) w.add((p) => `s.creator = ${p(q.creator)}`);

@@ -1,6 +1,6 @@
 // Users query API: get by id, and search with ZITADEL's user filters, sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { type RouteDeps, type Tenant, badRequest, decodeCursor, encodeCursor, notFound, pageQuery, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, textMatch, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { UserState, UserType } from "./projection.ts";
@@ -10,7 +10,6 @@ const typeNames = Object.keys(UserType) as [keyof typeof UserType, ...(keyof typ
 const stateName = (n: number) => stateNames.find((k) => UserState[k] === n) ?? "unspecified";
 const typeName = (n: number) => typeNames.find((k) => UserType[k] === n) ?? "unspecified";
 
-const textMethod = z.enum(["equals", "equalsIgnoreCase", "startsWith", "contains"]).default("equalsIgnoreCase");
 const textFilter = z.string().min(1).max(200);
 
 /** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
@@ -30,15 +29,15 @@ type SortKey = keyof typeof SORTS;
 
 const listQuery = z.strictObject({
   username: textFilter.optional(),
-  usernameMethod: textMethod,
+  usernameMethod: textMatch,
   email: textFilter.optional(),
-  emailMethod: textMethod,
+  emailMethod: textMatch,
   displayName: textFilter.optional(),
-  displayNameMethod: textMethod,
+  displayNameMethod: textMatch,
   firstName: textFilter.optional(),
-  firstNameMethod: textMethod,
+  firstNameMethod: textMatch,
   lastName: textFilter.optional(),
-  lastNameMethod: textMethod,
+  lastNameMethod: textMatch,
   loginName: textFilter.optional().describe("exact login name, case-insensitive"),
   state: z.enum(stateNames).optional(),
   type: z.enum(typeNames).optional(),
@@ -52,13 +51,6 @@ const listQuery = z.strictObject({
     .describe("comma-separated user ids"),
   sort: z.enum(Object.keys(SORTS) as [SortKey, ...SortKey[]]).default("id"),
   ...pageQuery,
-});
-
-const details = z.object({
-  sequence: z.number(),
-  creationDate: z.string(),
-  changeDate: z.string(),
-  resourceOwner: z.string(),
 });
 
 const userSchema = z.object({
@@ -88,7 +80,7 @@ const userSchema = z.object({
   machine: z
     .object({ name: z.string().nullable(), description: z.string().nullable(), accessTokenType: z.string(), hasSecret: z.boolean() })
     .optional(),
-  details,
+  details: detailsSchema,
 });
 
 const SELECT = `SELECT u.*,
@@ -99,7 +91,6 @@ const SELECT = `SELECT u.*,
 FROM users u`;
 
 type Row = Record<string, unknown> & { id: string };
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
 
 function toUser(r: Row): z.infer<typeof userSchema> {
   const base = {
@@ -109,12 +100,7 @@ function toUser(r: Row): z.infer<typeof userSchema> {
     username: r.username as string,
     loginNames: r.login_names as string[],
     preferredLoginName: (r.preferred_login_name as string | null) ?? null,
-    details: {
-      sequence: r.sequence as number,
-      creationDate: iso(r.creation_date) as string,
-      changeDate: iso(r.change_date) as string,
-      resourceOwner: r.resource_owner as string,
-    },
+    details: toDetails(r),
   };
   if (r.type === UserType.machine) {
     return {
@@ -147,32 +133,7 @@ function toUser(r: Row): z.infer<typeof userSchema> {
   };
 }
 
-class Where {
-  readonly parts: string[] = [];
-  readonly values: unknown[] = [];
-  add(sqlWithPlaceholders: (p: (v: unknown) => string) => string) {
-    this.parts.push(sqlWithPlaceholders((v) => `$${this.values.push(v)}`));
-  }
-  text(column: string, value: string | undefined, method: z.infer<typeof textMethod>) {
-    if (value === undefined) return;
-    const escaped = value.replace(/[\\%_]/g, (c) => `\\${c}`);
-    if (method === "equals") this.add((p) => `${column} = ${p(value)}`);
-    else if (method === "equalsIgnoreCase") this.add((p) => `lower(${column}) = lower(${p(value)})`);
-    else if (method === "startsWith") this.add((p) => `lower(${column}) LIKE lower(${p(escaped)}) || '%'`);
-    else this.add((p) => `lower(${column}) LIKE '%' || lower(${p(escaped)}) || '%'`);
-  }
-  sql() {
-    return this.parts.length ? ` WHERE ${this.parts.join(" AND ")}` : "";
-  }
-}
 
-/** Scope every query to the caller's tenant in SQL too (RLS is the second line of defence). */
-function tenantWhere(tenant: Tenant): Where {
-  const w = new Where();
-  w.add((p) => `u.instance_id = ${p(tenant.instanceId)}`);
-  if (tenant.orgId) w.add((p) => `u.resource_owner = ${p(tenant.orgId)}`);
-  return w;
-}
 
 export const userRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
@@ -189,7 +150,7 @@ export const userRoutes =
       },
       async (req) => {
         const { userId } = req.params as { userId: string };
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "u");
         w.add((p) => `u.id = ${p(userId)}`);
         const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
         if (!rows[0]) throw notFound(`user ${userId} not found`);
@@ -210,7 +171,7 @@ export const userRoutes =
       },
       async (req) => {
         const q = req.query as z.infer<typeof listQuery>;
-        const w = tenantWhere(req.tenant);
+        const w = tenantWhere(req.tenant, "u");
         w.text("u.username", q.username, q.usernameMethod);
         w.text("u.email", q.email, q.emailMethod);
         w.text("u.display_name", q.displayName, q.displayNameMethod);

@@ -109,6 +109,12 @@ describe("GET /v1/users", () => {
     expect(await ids("username=_&usernameMethod=startsWith")).toEqual([]);
   });
 
+  it("400, not 500, for a NUL character in a text filter (PostgreSQL text cannot hold one)", async () => {
+    const res = await t.get("/v1/users?username=a%00b", I);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: "invalid_argument", details: [{ field: "username" }] });
+  });
+
   it("sorts and pages with a keyset cursor in both directions", async () => {
     const pageThrough = async (order: string) => {
       const seen: string[] = [];

@@ -2,11 +2,25 @@
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { z } from "zod";
 
+/** The path of the first string holding a NUL character: PostgreSQL text cannot store one, so no input may. */
+function nulPath(data: unknown, path: string[] = []): string[] | undefined {
+  if (typeof data === "string") return data.includes("\u0000") ? path : undefined;
+  if (typeof data !== "object" || data === null) return undefined;
+  for (const [key, value] of Object.entries(data)) {
+    const found = nulPath(value, [...path, key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export function useZod(app: FastifyInstance) {
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
-    const result = (schema as z.ZodType).safeParse(data ?? {});
-    if (result.success) return { value: result.data };
-    const details = result.error.issues.map((i) => ({ field: i.path.join(".") || httpPart, message: i.message }));
+    const nul = nulPath(data);
+    const result = nul ? undefined : (schema as z.ZodType).safeParse(data ?? {});
+    if (result?.success) return { value: result.data };
+    const details = result
+      ? result.error.issues.map((i) => ({ field: i.path.join(".") || httpPart, message: i.message }))
+      : [{ field: nul?.join(".") || httpPart, message: "NUL characters are not allowed" }];
     const err = new Error(
       `invalid ${httpPart ?? "input"}: ${details.map((d) => `${d.field}: ${d.message}`).join("; ")}`,
     ) as Error & { statusCode: number; details: unknown; validation: unknown };

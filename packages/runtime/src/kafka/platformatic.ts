@@ -11,6 +11,8 @@
 //   - positions are ours: onAssigned's offsets on every (re)join, BatchOutcome seek/abandon, seek();
 //     a per-partition epoch discards fetch responses that were in flight across a seek or rejoin;
 //   - after "done" the group offset is committed as a lag hint (coalesced, never awaited by the batch).
+// Fetches share the client's connection with heartbeats and commits, so at the end of the log a
+// heartbeat can wait behind one long-poll Fetch (maxWaitTimeMs, 500 ms) — far below the session timeout.
 import {
   type ClusterMetadata,
   Consumer,

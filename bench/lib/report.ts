@@ -1,0 +1,128 @@
+// The result table (markdown, pasteable into the main README) and topic clean-up.
+import { Admin } from "@platformatic/kafka";
+import { cfg } from "./common.ts";
+import type { ApiResult, LoadResult } from "./api.ts";
+import type { InProcessResult } from "./inprocess.ts";
+import type { CeilingResult, NaiveResult } from "./postgres.ts";
+
+export async function deleteTopic(topic: string) {
+  const admin = new Admin({ clientId: "bench-admin", bootstrapBrokers: cfg.brokers });
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+  } finally {
+    await admin.close();
+  }
+}
+
+interface ChildRun {
+  eventsPerSecond: number;
+  seconds: number;
+  secondsFromStart: number;
+  eventsPerSecondFromStart: number;
+  rss: { minMiB: number; maxMiB: number; lastMiB: number };
+  tableWrites?: Record<string, { ins: number; upd: number; del: number }>;
+  readModel?: { users: number };
+  sameRowsAsStep1?: boolean;
+  cpu?: { nodeMsPer1kEvents: number; pgMsPer1kEvents: number };
+}
+
+const fmt = (n: number | undefined, digits = 0) =>
+  n === undefined || Number.isNaN(n) ? "–" : n.toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const pct = (a: number, b: number) => `${fmt((100 * a) / b, 1)} %`;
+const cpuText = (r: LoadResult) =>
+  r.cpuPerRequestMs
+    ? `; CPU per request: API ${fmt(r.cpuPerRequestMs.api, 2)} ms + PostgreSQL ${fmt(r.cpuPerRequestMs.postgres, 2)} ms + autocannon ${fmt(r.cpuPerRequestMs.loadGenerator, 2)} ms`
+    : "";
+const verdict = (ok: boolean) => (ok ? "✅ met" : "❌ missed");
+
+export function markdownTable(r: Record<string, unknown>, n: number): string {
+  const p = r.projector as ChildRun | undefined;
+  const c = r.ceiling as CeilingResult | undefined;
+  const nv = r.naive as NaiveResult | undefined;
+  const rb = r.rebuild as ChildRun | undefined;
+  const api = r.api as ApiResult | undefined;
+  const adapters = (r.adapters as (InProcessResult & { sameRows?: boolean })[] | undefined) ?? [];
+  const rows: string[][] = [];
+  const N = fmt(n);
+  if (p) {
+    rows.push([
+      "1. projector end-to-end (users service process, kafkajs)",
+      `${N} events`,
+      `**${fmt(p.eventsPerSecond)} events/s** (${fmt(p.seconds, 1)} s steady; ${fmt(p.eventsPerSecondFromStart)} events/s incl. start-up)`,
+      "",
+    ]);
+    rows.push(["1. projector RSS while applying (sampled 1/s)", "", `min ${p.rss.minMiB} / max ${p.rss.maxMiB} / last ${p.rss.lastMiB} MiB`, ""]);
+    if (p.cpu) rows.push(["1. projector CPU per 1,000 events", "", `Node.js ${fmt(p.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL backends ${fmt(p.cpu.pgMsPer1kEvents, 1)} ms`, ""]);
+    const u = p.tableWrites?.users;
+    const o = p.tableWrites?.projector_offsets;
+    if (u && o && p.readModel) {
+      rows.push([
+        "1. projector row writes (pg_stat_user_tables)",
+        "",
+        `users: ${fmt(u.ins + u.upd)} inserts+updates for ${fmt(p.readModel.users)} final rows (×${fmt((u.ins + u.upd) / Math.max(1, p.readModel.users), 1)}); ${fmt(o.upd)} batches (${fmt(n / Math.max(1, o.upd))} events/batch)`,
+        "",
+      ]);
+    }
+  }
+  if (c) {
+    rows.push([
+      "2. PostgreSQL ceiling: final rows, set-based upserts",
+      `${fmt(c.rows)} rows, ${c.batches} batches of ≤ ${cfg.ceilingBatch}`,
+      `${fmt(c.rowsPerSecond)} rows/s in ${fmt(c.seconds, 2)} s ≙ **${fmt(c.eventsPerSecondEquivalent)} events/s** (N / time); CPU per 1,000 events: Node.js ${fmt(c.cpu.nodeCpuMs / (n / 1000), 1)} ms + PostgreSQL ${fmt(c.cpu.pgCpuMs / (n / 1000), 1)} ms`,
+      p ? `projector ≥ 60 %: ${pct(p.eventsPerSecond, c.eventsPerSecondEquivalent)} ${verdict(p.eventsPerSecond >= 0.6 * c.eventsPerSecondEquivalent)}` : "",
+    ]);
+  }
+  if (nv) {
+    rows.push([
+      "2. naive apply: one statement per event",
+      `${fmt(nv.events)}-event sample, tx of ${cfg.naiveTx}`,
+      `**${fmt(nv.eventsPerSecond)} events/s** (${fmt(nv.statements)} statements in ${fmt(nv.seconds, 2)} s); CPU per 1,000 events: Node.js ${fmt(nv.cpu.nodeCpuMs / (nv.events / 1000), 1)} ms + PostgreSQL ${fmt(nv.cpu.pgCpuMs / (nv.events / 1000), 1)} ms`,
+      p ? `projector ≥ 10×: ${fmt(p.eventsPerSecond / nv.eventsPerSecond, 1)}× ${verdict(p.eventsPerSecond >= 10 * nv.eventsPerSecond)}` : "",
+    ]);
+  }
+  if (rb) {
+    rows.push([
+      "3. full rebuild (DROP SCHEMA + restart)",
+      `${N} events`,
+      `**${fmt(rb.secondsFromStart, 1)} s** from process start to caught up (${fmt(rb.eventsPerSecond)} events/s steady; RSS max ${rb.rss.maxMiB} MiB)`,
+      `< 120 s for 1M: ${n >= 1_000_000 ? verdict(rb.secondsFromStart < 120) : `extrapolated ${fmt((rb.secondsFromStart * 1_000_000) / n, 0)} s ${verdict((rb.secondsFromStart * 1_000_000) / n < 120)}`}`,
+    ]);
+  }
+  if (api) {
+    const g = api.getById;
+    const l = api.list;
+    rows.push([
+      "4. API get-by-id",
+      `${fmt(g.targetRate)} req/s × ${cfg.apiSeconds} s`,
+      `${fmt(g.achievedRate)} req/s achieved, p50 **${fmt(g.p50Ms, 2)} ms**, p99 **${fmt(g.p99Ms, 2)} ms** (max ${fmt(g.maxMs, 1)}; errors ${g.errors})${cpuText(g)}`,
+      `p99 < 10 ms: ${verdict(g.p99Ms < 10 && g.achievedRate >= 0.95 * g.targetRate)}`,
+    ]);
+    rows.push([
+      "4. API filtered list (org + state + type, sort username, 20/page)",
+      `${fmt(l.targetRate)} req/s × ${cfg.apiSeconds} s`,
+      `${fmt(l.achievedRate)} req/s achieved, p50 **${fmt(l.p50Ms, 2)} ms**, p99 **${fmt(l.p99Ms, 2)} ms** (max ${fmt(l.maxMs, 1)}; errors ${l.errors})${cpuText(l)}`,
+      "",
+    ]);
+  }
+  for (const a of adapters) {
+    rows.push([
+      `5. projector in-process, ${a.adapter === "platformatic" ? "@platformatic/kafka" : "kafkajs"} adapter`,
+      `${N} events`,
+      `**${fmt(a.eventsPerSecond)} events/s** (${fmt(a.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(a.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL ${fmt(a.cpu.pgMsPer1kEvents, 1)} ms; RSS of the bench process ${a.rss.minMiB}–${a.rss.maxMiB} MiB)`,
+      a.sameRows === undefined ? "" : `same rows as step 3: ${a.sameRows ? "yes" : "NO"}`,
+    ]);
+  }
+  const header = ["what", "size", "result", "target"];
+  const esc = (s: string) => s.replaceAll("|", "\\|");
+  const lines = [
+    `| ${header.join(" | ")} |`,
+    `|${header.map(() => "---").join("|")}|`,
+    ...rows.map((row) => `| ${row.map(esc).join(" | ")} |`),
+  ];
+  const m = r.machine as { cpus: number; node: string; loadavgAtStart: number[] };
+  return [
+    `N = ${N} mixed user events, ${cfg.instances} instances, ${cfg.partitions} partitions, PARTITIONS_CONCURRENCY=${cfg.concurrency}; ${m.cpus} CPUs, Node ${m.node}, load average at start ${m.loadavgAtStart.join(" ")}; ${String(r.at)}`,
+    "",
+    ...lines,
+  ].join("\n");
+}
