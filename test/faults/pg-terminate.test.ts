@@ -48,12 +48,26 @@ it(`survives ${TERMINATIONS} rounds of pg_terminate_backend on the projector's c
     published += relevantCount(chunk);
     if (rounds.length >= TERMINATIONS) continue;
     await waitForProgress(pool, before, 60_000, `users projector (after ${rounds.length} terminations)`);
-    await sleep(random.int(150));
-    const { rows } = await admin.query(
-      `SELECT pg_terminate_backend(pid) AS killed, xact_start IS NOT NULL AS in_tx FROM pg_stat_activity
-       WHERE application_name = $1 AND pid <> pg_backend_pid()`,
-      [`projector:${t.schema}`],
-    );
+    await sleep(random.int(20));
+    // Aim at a batch in flight: poll for a projector connection inside a transaction (the applier holds
+    // one for the whole batch), then kill every projector connection, busy and idle alike. If the chunk
+    // is applied before one is seen, the round kills idle pool connections only.
+    const deadline = Date.now() + 2_000;
+    let rows: { killed: boolean; in_tx: boolean }[] = [];
+    for (;;) {
+      const busy = await admin.query(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL LIMIT 1",
+        [`projector:${t.schema}`],
+      );
+      if (busy.rowCount || Date.now() > deadline || (await appliedEvents(pool)) >= published) {
+        ({ rows } = await admin.query(
+          `SELECT pg_terminate_backend(pid) AS killed, xact_start IS NOT NULL AS in_tx FROM pg_stat_activity
+           WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+          [`projector:${t.schema}`],
+        ));
+        break;
+      }
+    }
     rounds.push({
       terminated: rows.filter((r) => r.killed).length,
       inTransaction: rows.filter((r) => r.killed && r.in_tx).length,
@@ -80,6 +94,7 @@ it(`survives ${TERMINATIONS} rounds of pg_terminate_backend on the projector's c
   expect(uncaught, "uncaught exceptions (each one kills a service process)").toEqual([]);
   // The fault really hit batches in flight (they failed as transient and were retried), and none of them
   // was parked as if its data were bad.
+  expect(rounds.some((r) => r.inTransaction > 0), "no round hit a batch in flight").toBe(true);
   expect(retries).toBeGreaterThan(0);
   expect((await pool.query("SELECT count(*)::int AS n FROM projector_parked_events")).rows[0].n).toBe(0);
   expect(applied).toBe(expected); // each event applied exactly once
