@@ -111,7 +111,7 @@ export const authMethodRoutes =
       withTenant(db, tenant.instanceId, async (c) => {
         const u = tenantWhere(tenant, "u");
         u.add((p) => `u.user_id = ${p(userId)}`);
-        const user = (await c.query(`SELECT u.password_set FROM auth_method_users u${u.sql()}`, u.values)).rows[0] as { password_set: boolean } | undefined;
+        const user = (await c.query(u.prepared("SELECT u.password_set FROM auth_method_users u"))).rows[0] as { password_set: boolean } | undefined;
         const w = tenantWhere(tenant, "m");
         w.add((p) => `m.user_id = ${p(userId)}`);
         filterMethods(w, q);

@@ -106,8 +106,7 @@ export const grantRoutes =
         const { grantId } = req.params as { grantId: string };
         const w = tenantWhere(req.tenant, "g");
         w.add((p) => `g.id = ${p(grantId)}`);
-        const sql = `SELECT ${COLUMNS} ${FROM}${w.sql()}`;
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows);
+        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(`SELECT ${COLUMNS} ${FROM}`))).rows);
         if (!rows[0]) throw notFound(`user grant ${grantId} not found`);
         return toGrant(rows[0] as Row);
       },

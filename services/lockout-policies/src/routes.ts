@@ -85,7 +85,7 @@ export const lockoutPolicyRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
     const query = async (tenant: Tenant, w: SqlWhere, suffix = "") =>
-      (await withTenant(db, tenant.instanceId, async (c) => (await c.query(SELECT + w.sql() + suffix, w.values)).rows)) as Row[];
+      (await withTenant(db, tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT, suffix))).rows)) as Row[];
 
     app.get(
       "/lockout-policies/default",

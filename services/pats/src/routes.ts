@@ -99,7 +99,7 @@ export const patRoutes =
         const { tokenId } = req.params as { tokenId: string };
         const w = tenantWhere(req.tenant, "t");
         w.add((p) => `t.id = ${p(tokenId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
+        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
         if (!rows[0]) throw notFound(`personal access token ${tokenId} not found`);
         return toPat(rows[0] as Row);
       },

@@ -166,7 +166,7 @@ export const sessionRoutes =
         const { sessionId } = req.params as { sessionId: string };
         const w = tenantWhere(req.tenant, "s", orgScope);
         w.add((p) => `s.id = ${p(sessionId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
+        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
         if (!rows[0]) throw notFound(`session ${sessionId} not found`);
         return toSession(rows[0] as Row);
       },

@@ -83,14 +83,17 @@ const userSchema = z.object({
   details: detailsSchema,
 });
 
+// Login names come from a view (ZITADEL's login_names3 rules); one subquery yields both the list and the
+// preferred name, so the view is evaluated once per returned row (after ORDER BY/LIMIT in lists).
 const SELECT = `SELECT u.*,
-  ARRAY(SELECT ln.login_name FROM login_names ln WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id
-        ORDER BY ln.is_primary DESC, ln.login_name) AS login_names,
-  (SELECT ln.login_name FROM login_names ln WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id AND ln.is_primary
-   ORDER BY ln.login_name LIMIT 1) AS preferred_login_name
+  (SELECT json_build_object(
+     'all', coalesce(array_agg(ln.login_name ORDER BY ln.is_primary DESC, ln.login_name), '{}'),
+     'preferred', min(ln.login_name) FILTER (WHERE ln.is_primary))
+   FROM login_names ln WHERE ln.instance_id = u.instance_id AND ln.user_id = u.id) AS login
 FROM users u`;
 
 type Row = Record<string, unknown> & { id: string };
+type LoginNames = { all: string[]; preferred: string | null };
 
 function toUser(r: Row): z.infer<typeof userSchema> {
   const base = {
@@ -98,8 +101,8 @@ function toUser(r: Row): z.infer<typeof userSchema> {
     state: stateName(r.state as number),
     type: typeName(r.type as number),
     username: r.username as string,
-    loginNames: r.login_names as string[],
-    preferredLoginName: (r.preferred_login_name as string | null) ?? null,
+    loginNames: (r.login as LoginNames).all,
+    preferredLoginName: (r.login as LoginNames).preferred ?? null,
     details: toDetails(r),
   };
   if (r.type === UserType.machine) {
@@ -152,7 +155,7 @@ export const userRoutes =
         const { userId } = req.params as { userId: string };
         const w = tenantWhere(req.tenant, "u");
         w.add((p) => `u.id = ${p(userId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(SELECT + w.sql(), w.values)).rows);
+        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
         if (!rows[0]) throw notFound(`user ${userId} not found`);
         return toUser(rows[0] as Row);
       },

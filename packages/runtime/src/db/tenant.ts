@@ -14,9 +14,9 @@ export async function withTenant<T>(
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query("BEGIN READ ONLY");
-    if (role) await client.query("SELECT set_config('role', $2, true), set_config('app.instance_id', $1, true)", [instanceId, role]);
-    else await client.query("SELECT set_config('app.instance_id', $1, true)", [instanceId]);
+    // One round trip: a simple-query string (no parameters), so the values go in as escaped literals.
+    const settings = [role && `set_config('role', ${client.escapeLiteral(role)}, true)`, `set_config('app.instance_id', ${client.escapeLiteral(instanceId)}, true)`];
+    await client.query(`BEGIN READ ONLY; SELECT ${settings.filter(Boolean).join(", ")}`);
     const result = await fn(client);
     await client.query("COMMIT");
     return result;

@@ -3,6 +3,7 @@
 import { idSchema } from "@idp/events";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { readFileSync } from "node:fs";
+import { createSecretKey } from "node:crypto";
 import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import { forbidden, unauthenticated } from "./errors.ts";
 
@@ -45,7 +46,7 @@ function verifier(cfg: AuthConfig): Verify {
   const options = { audience: cfg.audience, ...(cfg.issuer ? { issuer: cfg.issuer } : {}), clockTolerance: 5 };
   if (cfg.jwtSecret) {
     if (Buffer.byteLength(cfg.jwtSecret) < 32) throw new Error("AUTH_JWT_SECRET must be at least 32 bytes");
-    const key = new TextEncoder().encode(cfg.jwtSecret);
+    const key = createSecretKey(Buffer.from(cfg.jwtSecret)); // imported once, not on every request
     return async (t) => (await jwtVerify(t, key, { ...options, algorithms: ["HS256"] })).payload;
   }
   let keys: JWTVerifyGetKey;
