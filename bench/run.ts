@@ -17,6 +17,7 @@ import { apiBenchmark } from "./lib/api.ts";
 import { ProgressProbe, cfg, dropSchema, fingerprint, log, now, round, stamp, tableWrites } from "./lib/common.ts";
 import { type InProcessResult, inProcessProjector } from "./lib/inprocess.ts";
 import { ceiling, naive } from "./lib/postgres.ts";
+import { operatedRebuild } from "./lib/rebuild.ts";
 import { RssSampler, serviceEnv, spawnService } from "./lib/proc.ts";
 import { deleteTopic, markdownTable } from "./lib/report.ts";
 
@@ -144,13 +145,13 @@ try {
 
   // --- 3. full rebuild ----------------------------------------------------------------------------------
   if (cfg.steps.has("3")) {
-    log("step 3: full rebuild: DROP SCHEMA … CASCADE, start the service again (same group), until caught up");
-    await dropSchema(schema);
-    const r = await childProjector("rebuild");
+    log("step 3: full rebuild through the admin API (shadow schema from offset 0, then switch) while the service serves and consumes");
+    const r = await operatedRebuild(schema, topic, N);
+    if (r.oldSchema) schemas.push(r.oldSchema);
     const fp = await fingerprint(schema);
     const before = (results.projector as { readModel?: { md5: string } } | undefined)?.readModel;
     results.rebuild = { ...r, readModel: fp, sameRowsAsStep1: before ? before.md5 === fp.md5 : undefined };
-    log(`  ${r.secondsFromStart} s from process start (${r.eventsPerSecond.toLocaleString("en")} events/s steady)`);
+    log(`  ${r.seconds} s (${r.eventsPerSecond.toLocaleString("en")} events/s); queries during it: ${r.queries.sent} sent, ${r.queries.failed} not 200`);
   }
 
   // --- 4. query API ---------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ async function withCpu(apiPid: number, backendApp: string, fn: () => Promise<Loa
   return { ...r, cpuPerRequestMs: { api: per(api), postgres: per(backends.totalMs()), loadGenerator: per((self.user + self.system) / 1000) } };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
