@@ -1,6 +1,7 @@
 // Read-your-writes: which positions the projection has applied, for this process and its replicas.
 // Local commits update it at once; other members' progress is read from projector_offsets on demand.
 import { type Position, formatPosition } from "@idp/events";
+import { setTimeout as delay } from "node:timers/promises";
 import type pg from "pg";
 import { partitionForKey } from "./kafka/kafkajs.ts";
 import type { AdminPort } from "./kafka/port.ts";
@@ -12,6 +13,9 @@ export class PositionTracker {
   /** Next offset to apply per topic-partition (everything below it is applied). */
   private readonly next = new Map<string, bigint>();
   private readonly partitionCounts = new Map<string, number>();
+  private readonly countLookups = new Map<string, Promise<number | undefined>>();
+  /** Topics whose pending lookup already timed out once: later queries do not wait for it again. */
+  private readonly slowLookups = new Set<string>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -59,16 +63,47 @@ export class PositionTracker {
   async tenantPositions(instanceId: string): Promise<string[]> {
     const out: string[] = [];
     for (const topic of this.topics) {
-      let count = this.partitionCounts.get(topic);
-      if (count === undefined) {
-        count = (await this.admin.partitionOffsets(topic)).length;
-        this.partitionCounts.set(topic, count);
-      }
-      if (count === 0) continue;
+      const count = await this.partitionCount(topic);
+      if (!count) continue;
       const partition = partitionForKey(instanceId, count);
       const next = this.next.get(key(topic, partition));
       if (next !== undefined && next > 0n) out.push(formatPosition({ topic, partition, offset: (next - 1n).toString() }));
     }
     return out;
+  }
+
+  /**
+   * A topic's partition count, looked up in Kafka once. A query waits for it at most briefly: Kafka being
+   * slow or unreachable must not stall the query API (the response then lacks this topic's position).
+   */
+  private async partitionCount(topic: string): Promise<number | undefined> {
+    const known = this.partitionCounts.get(topic);
+    if (known !== undefined) return known;
+    let lookup = this.countLookups.get(topic);
+    if (lookup && this.slowLookups.has(topic)) return undefined;
+    if (!lookup) {
+      lookup = this.admin.partitionOffsets(topic).then(
+        (partitions) => {
+          if (partitions.length > 0) this.partitionCounts.set(topic, partitions.length);
+          return partitions.length;
+        },
+        () => undefined,
+      );
+      this.countLookups.set(topic, lookup);
+      void lookup.finally(() => {
+        this.countLookups.delete(topic);
+        this.slowLookups.delete(topic);
+      });
+    }
+    const giveUp = new AbortController();
+    try {
+      const timedOut = Symbol();
+      const count = await Promise.race([lookup, delay(500, timedOut, { signal: giveUp.signal }).catch(() => undefined)]);
+      if (count !== timedOut) return count;
+      this.slowLookups.add(topic);
+      return undefined;
+    } finally {
+      giveUp.abort();
+    }
   }
 }
