@@ -2,7 +2,7 @@
 // ListUserAuthMethodTypes: ready methods plus password), and a search over all methods with ZITADEL's
 // filters (user, token, org, types, state), sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { MethodState, MethodType } from "./projection.ts";
@@ -95,8 +95,6 @@ const toMethod = (r: Row): z.infer<typeof methodSchema> => ({
   domain: (r.domain as string | null) ?? null,
   details: toDetails(r),
 });
-
-
 
 function filterMethods(w: SqlWhere, q: { types?: TypeName[] | undefined; state?: StateName | undefined }) {
   if (q.types) w.add((p) => `m.method_type = ANY(${p(q.types?.map((t) => MethodType[t]))}::int2[])`);

@@ -1,7 +1,7 @@
 // User grants query API: get by id, and search with ZITADEL's user-grant filters, sorting and keyset
 // pagination. The user's names and org, the project's org and the granted org come from the lookups.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { GrantState } from "./projection.ts";
@@ -86,8 +86,6 @@ function toGrant(r: Row): z.infer<typeof grantSchema> {
     details: toDetails(r),
   };
 }
-
-
 
 export const grantRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>

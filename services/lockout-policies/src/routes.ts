@@ -2,7 +2,7 @@
 // own, else the default: ZITADEL's LockoutPolicyByOrg), and a list with keyset pagination. A token
 // restricted to an org reads that org's policies and the default only.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { PolicyState } from "./projection.ts";
@@ -71,8 +71,6 @@ function toPolicy(r: Row): z.infer<typeof policySchema> {
     details: toDetails(r),
   };
 }
-
-
 
 /** An org-restricted token may only ask about its own org. */
 function assertOrgAllowed(tenant: Tenant, orgId: string) {

@@ -1,7 +1,7 @@
 // Sessions query API: get by id, and search with ZITADEL's session filters (ids, user, creator, user
 // agent, creation and expiration dates), sorting and keyset pagination. The token id is never returned.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SessionState } from "./projection.ts";
@@ -146,8 +146,6 @@ function toSession(r: Row): z.infer<typeof sessionSchema> {
     details: toDetails(r),
   };
 }
-
-
 
 export const sessionRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>

@@ -1,6 +1,6 @@
 // Users query API: get by id, and search with ZITADEL's user filters, sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, type Tenant, tenantWhere, textMatch, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantWhere, textMatch, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { UserState, UserType } from "./projection.ts";
@@ -135,8 +135,6 @@ function toUser(r: Row): z.infer<typeof userSchema> {
     },
   };
 }
-
-
 
 export const userRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
