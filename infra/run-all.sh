@@ -9,9 +9,7 @@ RUN=.run
 mkdir -p "$RUN"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # Not `npm ci`: this machine's npm config (omit-lockfile-registry-resolved) leaves other platforms'
-  # optional binaries out of the lock, which `npm ci` rejects; `npm install` installs what the lock pins.
-  npm install --no-audit --no-fund
+  npm ci --no-audit --no-fund
 fi
 own_kafka=0
 if [ -z "${KAFKA_BROKERS:-}" ]; then export "$(bash infra/kafka.sh start | tail -n 1)"; own_kafka=1; fi

@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # Not `npm ci`: this machine's npm config (omit-lockfile-registry-resolved) leaves other platforms'
-  # optional binaries out of the lock, which `npm ci` rejects; `npm install` installs what the lock pins.
-  npm install --no-audit --no-fund
+  npm ci --no-audit --no-fund
 fi
 if [ -z "${KAFKA_BROKERS:-}" ]; then export "$(bash infra/kafka.sh start | tail -n 1)"; fi
 if [ -z "${DATABASE_URL:-}" ]; then export "$(bash infra/postgres.sh ensure | tail -n 1)"; fi
