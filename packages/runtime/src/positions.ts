@@ -72,6 +72,11 @@ export class PositionTracker {
     return out;
   }
 
+  /** Looks the partition counts up before the first query needs them (waits at most as long as a query). */
+  async prefetchPartitionCounts(): Promise<void> {
+    await Promise.all(this.topics.map((topic) => this.partitionCount(topic)));
+  }
+
   /**
    * A topic's partition count, looked up in Kafka once. A query waits for it at most briefly: Kafka being
    * slow or unreachable must not stall the query API (the response then lacks this topic's position).

@@ -123,7 +123,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
       },
     });
     // Replicas without a local projector (API-only, or other group members' partitions) learn progress here.
-    await positions.refresh();
+    await Promise.all([positions.refresh(), positions.prefetchPartitionCounts()]);
     refresher = setInterval(() => positions.refresh().catch(() => {}), 1000);
     refresher.unref();
     url = await app.listen({ host: config.httpHost, port: config.httpPort });
