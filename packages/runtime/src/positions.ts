@@ -7,7 +7,6 @@ import { partitionForKey } from "./kafka/kafkajs.ts";
 import type { AdminPort } from "./kafka/port.ts";
 
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class PositionTracker {
   /** Next offset to apply per topic-partition (everything below it is applied). */
@@ -54,7 +53,7 @@ export class PositionTracker {
     for (;;) {
       if (positions.every((p) => this.isApplied(p))) return true;
       if (Date.now() >= deadline) return false;
-      await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+      await delay(Math.min(20, Math.max(1, deadline - Date.now())));
       await this.refresh();
     }
   }

@@ -7,7 +7,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { PolicyState } from "./projection.ts";
 
-/** An org-restricted token's scope in this read model. */
+/** An org-restricted token sees its org's policy and the instance default (which applies to its org). */
 const orgScope = (p: (value: unknown) => string, orgId: string) => `(p.is_default OR p.resource_owner = ${p(orgId)})`;
 
 /** Sortable fields → a non-null SQL expression; creation dates travel in cursors as integer microseconds. */

@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SessionState } from "./projection.ts";
 
-/** An org-restricted token's scope in this read model. */
+/** Sessions belong to the instance; an org-restricted token sees the sessions of its org's users. */
 const orgScope = (p: (value: unknown) => string, orgId: string) => `s.user_resource_owner = ${p(orgId)}`;
 
 /** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
