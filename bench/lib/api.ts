@@ -1,10 +1,18 @@
 // Query API latency at fixed request rates (autocannon `overallRate`) against a users service started as
 // an API-only child process (PROJECTOR_ENABLED=false, JWT auth, rate limiting off) on the benchmark's data.
-import autocannon from "autocannon";
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import autocannon from "autocannon";
 import { signToken } from "../../test/support/service.ts";
 import { cfg, log, round, sleep, withClient } from "./common.ts";
 import { BackendCpu, cpuMs } from "./cpu.ts";
+import type { PacedResult, PacedSpec } from "./paced-load.ts";
 import { type ServiceProcess, serviceEnv, spawnService } from "./proc.ts";
 
 export interface LoadResult {
@@ -16,8 +24,10 @@ export interface LoadResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** CPU per request: the API process, its PostgreSQL backends, and autocannon (this process). */
+  /** CPU per request: the API process, its PostgreSQL backends, and the load generator. */
   cpuPerRequestMs?: { api: number; postgres: number; loadGenerator: number };
+  /** CPU of a load generator running in its own process (else it is this process's). */
+  generatorCpuMs?: number;
 }
 
 /** Measures CPU of the API process, its PostgreSQL backends and this process around `fn`. */
@@ -33,7 +43,8 @@ async function withCpu(apiPid: number, backendApp: string, fn: () => Promise<Loa
   const api = (cpuMs(apiPid) ?? 0) - api0;
   backends.note(await pids());
   const per = (ms: number) => round(ms / Math.max(1, r.requests), 3);
-  return { ...r, cpuPerRequestMs: { api: per(api), postgres: per(backends.totalMs()), loadGenerator: per((self.user + self.system) / 1000) } };
+  const generator = r.generatorCpuMs ?? (self.user + self.system) / 1000;
+  return { ...r, cpuPerRequestMs: { api: per(api), postgres: per(backends.totalMs()), loadGenerator: per(generator) } };
 }
 
 export async function freePort(): Promise<number> {
@@ -50,7 +61,35 @@ export async function freePort(): Promise<number> {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
-async function load(url: string, rate: number, seconds: number, next: () => { path: string; headers: Record<string, string> }): Promise<LoadResult> {
+type NextRequest = () => { path: string; headers: Record<string, string> };
+
+/** Evenly paced open-loop load (bench/lib/paced-load.ts, its own process), summarised like autocannon's. */
+async function paced(url: string, rate: number, seconds: number, next: NextRequest, distinct: number): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-paced-"));
+  try {
+    const spec: PacedSpec = { url, rate, seconds, warmupSeconds: 3, sockets: 64, requests: Array.from({ length: distinct }, next) };
+    writeFileSync(join(dir, "spec.json"), JSON.stringify(spec));
+    const script = fileURLToPath(new URL("./paced-load.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script, join(dir, "spec.json")], { maxBuffer: 256 * 1024 * 1024 });
+    const r = JSON.parse(stdout) as PacedResult;
+    const l = r.latenciesMs;
+    return {
+      targetRate: rate,
+      achievedRate: round(r.ok / r.seconds),
+      requests: r.ok,
+      errors: r.errors,
+      p50Ms: round(percentile(l, 50), 2),
+      p90Ms: round(percentile(l, 90), 2),
+      p99Ms: round(percentile(l, 99), 2),
+      maxMs: round(l.at(-1) ?? Number.NaN, 2),
+      generatorCpuMs: r.cpuMs,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function load(url: string, rate: number, seconds: number, next: NextRequest): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   const instance = autocannon({
@@ -94,8 +133,12 @@ async function load(url: string, rate: number, seconds: number, next: () => { pa
 }
 
 export interface ApiResult {
+  /** autocannon: each connection sends its per-second quota back to back (bursts). */
   getById: LoadResult;
   list: LoadResult;
+  /** The same rates evenly paced, open loop (bench/lib/paced-load.ts). */
+  getByIdPaced: LoadResult;
+  listPaced: LoadResult;
   listPath: string;
   sampleUsers: number;
 }
@@ -114,8 +157,11 @@ export async function apiBenchmark(schema: string, topic: string): Promise<ApiRe
   const listPath = (org: string) => `/v1/users?orgId=${encodeURIComponent(org)}&state=active&type=human&sort=username&limit=20`;
 
   const port = await freePort();
+  // BENCH_CPU_PROF=<dir>: the API process writes a V8 CPU profile to <dir>/api (bench/tools/cpuprofile-summary.ts).
+  const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/api`] : [];
   const svc: ServiceProcess = spawnService(
     serviceEnv(topic, schema, { PROJECTOR_ENABLED: "false", API_ENABLED: "true", HTTP_PORT: String(port), RATE_LIMIT_PER_SECOND: "0" }),
+    [...prof, "services/users/src/main.ts"],
   );
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -148,7 +194,10 @@ export async function apiBenchmark(schema: string, topic: string): Promise<ApiRe
     const getById = await withCpu(svc.pid, app, () => load(url, cfg.getRate, cfg.apiSeconds, nextGet));
     log(`  list at ${cfg.listRate} req/s for ${cfg.apiSeconds} s`);
     const list = await withCpu(svc.pid, app, () => load(url, cfg.listRate, cfg.apiSeconds, nextList));
-    return { getById, list, listPath: listPath("<org>"), sampleUsers: sample.length };
+    log(`  evenly paced: get-by-id at ${cfg.getRate} req/s, then list at ${cfg.listRate} req/s, ${cfg.apiSeconds} s each`);
+    const getByIdPaced = await withCpu(svc.pid, app, () => paced(url, cfg.getRate, cfg.apiSeconds, nextGet, sample.length));
+    const listPaced = await withCpu(svc.pid, app, () => paced(url, cfg.listRate, cfg.apiSeconds, nextList, sample.length));
+    return { getById, list, getByIdPaced, listPaced, listPath: listPath("<org>"), sampleUsers: sample.length };
   } finally {
     await svc.stop();
   }

@@ -12,7 +12,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { type Queryable, withTransaction } from "./db/pool.ts";
 import { classifyError } from "./errors.ts";
-import { EventApplyError, applyEvents } from "./fold.ts";
+import { applyEvents, EventApplyError } from "./fold.ts";
 import type { AdminPort, BatchOutcome, ConsumedRecord, RecordBatch, TopicPartition } from "./kafka/port.ts";
 import type { ProjectedEvent, Projection } from "./projection.ts";
 
@@ -48,7 +48,8 @@ interface Pending {
   envelope?: EventEnvelope;
 }
 
-const aggregateId = (e: Pick<EventEnvelope, "instanceId" | "aggregateType" | "aggregateId">) =>
+type AggregateRef = Pick<EventEnvelope, "instanceId" | "aggregateType" | "aggregateId">;
+const aggregateId = (e: AggregateRef) =>
   `${e.instanceId}\u0000${e.aggregateType}\u0000${e.aggregateId}`;
 const recordId = (r: ConsumedRecord) => `${r.topic}/${r.partition}/${r.offset}`;
 
@@ -158,8 +159,7 @@ export class BatchApplier {
 
     // 2. Sequence guard and parking, per aggregate, in stream order.
     const withEnvelope = decoded.flatMap((d) => (d.event ?? d.envelope ? [d.event ?? (d.envelope as EventEnvelope)] : []));
-    const sequences = await this.loadSequences(db, withEnvelope);
-    const parkedAggregates = await this.loadParkedAggregates(db, withEnvelope);
+    const { sequences, parkedAggregates } = await this.loadAggregateStates(db, withEnvelope);
     const toApply: ProjectedEvent[] = [];
     for (const { record, event, envelope } of decoded) {
       const env = event ?? envelope;
@@ -274,7 +274,7 @@ export class BatchApplier {
        ORDER BY topic, partition, "offset" FOR UPDATE`,
       [projection.name, aggregate.instanceId, aggregate.aggregateType, aggregate.aggregateId],
     );
-    const [sequence] = (await this.loadSequences(db, [aggregate as EventEnvelope])).values();
+    const [sequence] = (await this.loadAggregateStates(db, [aggregate])).sequences.values();
     let last = sequence ?? 0;
     const result = { applied: [] as number[], duplicates: [] as number[], failed: undefined as { id: number; error: string } | undefined };
     for (const r of rows) {
@@ -310,34 +310,35 @@ export class BatchApplier {
     return result;
   }
 
-  private async loadSequences(db: Queryable, events: EventEnvelope[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (events.length === 0) return out;
-    const keys = uniqueAggregates(events);
+  /**
+   * Per aggregate of the batch: the highest applied sequence and the first parked event it waits behind,
+   * in one round trip. Keys go as [instance, type, id] triples and rows come back by their ordinal.
+   */
+  private async loadAggregateStates(db: Queryable, events: readonly AggregateRef[]) {
+    const sequences = new Map<string, number>();
+    const parkedAggregates = new Map<string, number>();
+    if (events.length === 0) return { sequences, parkedAggregates };
+    const keys = new Map<string, AggregateRef>();
+    for (const e of events) keys.set(aggregateId(e), e);
+    const ids = [...keys.keys()];
     const { rows } = await db.query(
-      `SELECT s.instance_id, s.aggregate_type, s.aggregate_id, s.sequence FROM projector_aggregate_sequences s
-       JOIN jsonb_to_recordset($2::jsonb) AS k(instance_id text, aggregate_type text, aggregate_id text)
-         ON s.instance_id = k.instance_id AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
-       WHERE s.projection = $1`,
-      [this.opts.projection.name, JSON.stringify(keys)],
+      `WITH k AS (
+         SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
+         FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
+       SELECT k.ord::int AS ord, false AS parked, s.sequence::float8 AS value FROM k
+         JOIN projector_aggregate_sequences s ON s.projection = $1 AND s.instance_id = k.instance_id
+           AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
+       UNION ALL
+       SELECT k.ord::int, true, min(p.id)::float8 FROM k
+         JOIN projector_parked_events p ON p.projection = $1 AND p.instance_id = k.instance_id
+           AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id AND p.status = 'parked'
+         GROUP BY k.ord`,
+      [this.opts.projection.name, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))],
     );
-    for (const r of rows) out.set(aggregateId({ instanceId: r.instance_id, aggregateType: r.aggregate_type, aggregateId: r.aggregate_id }), r.sequence);
-    return out;
-  }
-
-  private async loadParkedAggregates(db: Queryable, events: EventEnvelope[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (events.length === 0) return out;
-    const { rows } = await db.query(
-      `SELECT p.instance_id, p.aggregate_type, p.aggregate_id, min(p.id) AS id FROM projector_parked_events p
-       JOIN jsonb_to_recordset($2::jsonb) AS k(instance_id text, aggregate_type text, aggregate_id text)
-         ON p.instance_id = k.instance_id AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id
-       WHERE p.projection = $1 AND p.status = 'parked'
-       GROUP BY 1, 2, 3`,
-      [this.opts.projection.name, JSON.stringify(uniqueAggregates(events))],
-    );
-    for (const r of rows) out.set(aggregateId({ instanceId: r.instance_id, aggregateType: r.aggregate_type, aggregateId: r.aggregate_id }), Number(r.id));
-    return out;
+    for (const r of rows as { ord: number; parked: boolean; value: number }[]) {
+      (r.parked ? parkedAggregates : sequences).set(ids[r.ord - 1] as string, r.value);
+    }
+    return { sequences, parkedAggregates };
   }
 
   private async park(
@@ -397,15 +398,3 @@ export class DecodeFailure extends Error {
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
-
-function uniqueAggregates(events: EventEnvelope[]) {
-  const seen = new Map<string, { instance_id: string; aggregate_type: string; aggregate_id: string }>();
-  for (const event of events) {
-    seen.set(aggregateId(event), {
-      instance_id: event.instanceId,
-      aggregate_type: event.aggregateType,
-      aggregate_id: event.aggregateId,
-    });
-  }
-  return [...seen.values()];
-}

@@ -3,7 +3,7 @@
 // memory (pure reducers, in event order), then writes the final rows with one DELETE and one UPSERT per
 // table. A set-based SQL handler ends the segment, so the order of all effects equals sequential apply.
 import type { Queryable } from "./db/pool.ts";
-import type { BaseRow, FoldContext, KeyValues, Projection, ProjectedEvent, RowHandler, RowRef, Table } from "./projection.ts";
+import type { BaseRow, FoldContext, KeyValues, ProjectedEvent, Projection, RowHandler, RowRef, Table } from "./projection.ts";
 
 /** A reducer (or key function) threw for this event: a deterministic failure of that one event. */
 export class EventApplyError extends Error {
@@ -131,14 +131,7 @@ async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldSt
 
   for (const s of steps) {
     const slot = slots.get(s.handler.table)?.get(s.key) as Slot;
-    const declared = new Set(s.reads.map((r) => `${(r.table as unknown as Table).name}\u0000${JSON.stringify(r.key)}`));
-    const ctx: FoldContext = {
-      get: (table, key) => {
-        const k = JSON.stringify(key);
-        if (!declared.has(`${table.name}\u0000${k}`)) throw new Error(`reducer read ${table.name} ${k} without declaring it in reads`);
-        return slots.get(table as unknown as Table)?.get(k)?.row as never;
-      },
-    };
+    const ctx = s.reads.length === 0 ? noReads : readContext(s.reads, slots);
     let result: BaseRow | null | undefined;
     try {
       result = s.handler.apply(slot.row, s.event, ctx);
@@ -169,6 +162,27 @@ async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldSt
       stats.statements++;
     }
   }
+}
+
+const undeclared = (table: { name: string }, key: KeyValues) =>
+  new Error(`reducer read ${table.name} ${JSON.stringify(key)} without declaring it in reads`);
+
+/** Most reducers read nothing but their own row: one shared context, no allocation per event. */
+const noReads: FoldContext = {
+  get: (table, key) => {
+    throw undeclared(table, key);
+  },
+};
+
+function readContext(reads: readonly RowRef[], slots: Map<Table, Map<string, Slot>>): FoldContext {
+  const declared = new Set(reads.map((r) => `${(r.table as unknown as Table).name}\u0000${JSON.stringify(r.key)}`));
+  return {
+    get: (table, key) => {
+      const k = JSON.stringify(key);
+      if (!declared.has(`${table.name}\u0000${k}`)) throw undeclared(table, key);
+      return slots.get(table as unknown as Table)?.get(k)?.row as never;
+    },
+  };
 }
 
 function keyObject(table: Table, values: KeyValues): Record<string, unknown> {

@@ -2,7 +2,7 @@
 // ListUserAuthMethodTypes: ready methods plus password), and a search over all methods with ZITADEL's
 // filters (user, token, org, types, state), sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantRows, tenantWhere, toDetails, withTenant } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { MethodState, MethodType } from "./projection.ts";
@@ -192,7 +192,7 @@ export const authMethodRoutes =
         const dir = q.order;
         const sql = `${SELECT.replace("\nFROM user_auth_methods m", `, ${sortValue(sort)} AS sort_value\nFROM user_auth_methods m`)}${w.sql()}
           ORDER BY ${sort.sql} ${dir}, m.user_id ${dir}, m.method_type ${dir}, m.token_id ${dir} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor =

@@ -1,7 +1,7 @@
 // User grants query API: get by id, and search with ZITADEL's user-grant filters, sorting and keyset
 // pagination. The user's names and org, the project's org and the granted org come from the lookups.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { GrantState } from "./projection.ts";
@@ -104,7 +104,7 @@ export const grantRoutes =
         const { grantId } = req.params as { grantId: string };
         const w = tenantWhere(req.tenant, "g");
         w.add((p) => `g.id = ${p(grantId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(`SELECT ${COLUMNS} ${FROM}`))).rows);
+        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(`SELECT ${COLUMNS} ${FROM}`));
         if (!rows[0]) throw notFound(`user grant ${grantId} not found`);
         return toGrant(rows[0] as Row);
       },
@@ -144,7 +144,7 @@ export const grantRoutes =
         }
         // The cursor carries the sort value as PostgreSQL renders it (full timestamp precision).
         const sql = `SELECT ${COLUMNS}, (${sort.sql})::text AS sort_value ${FROM}${w.sql()} ORDER BY ${sort.sql} ${q.order}, g.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string, id: last.id }) : null;

@@ -2,7 +2,7 @@
 // own, else the default: ZITADEL's LockoutPolicyByOrg), and a list with keyset pagination. A token
 // restricted to an org reads that org's policies and the default only.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { PolicyState } from "./projection.ts";
@@ -83,7 +83,7 @@ export const lockoutPolicyRoutes =
   ({ db }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
     const query = async (tenant: Tenant, w: SqlWhere, suffix = "") =>
-      (await withTenant(db, tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT, suffix))).rows)) as Row[];
+      (await tenantRows(db, tenant.instanceId, w.prepared(SELECT, suffix))) as Row[];
 
     app.get(
       "/lockout-policies/default",
@@ -171,7 +171,7 @@ export const lockoutPolicyRoutes =
           w.add((p) => `(${sort.sql}, p.id) ${cmp} (${cursorValue(sort, c.v, p)}, ${p(c.id)}::text)`);
         }
         const sql = `${SELECT.replace("\nFROM lockout_policies p", `, ${sortValue(sort)} AS sort_value\nFROM lockout_policies p`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, p.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;

@@ -1,7 +1,7 @@
 // Personal access tokens query API: get by id, and search with ZITADEL's PAT filters (user, organization,
 // creation and expiration dates), sorting and keyset pagination. No token material exists to return.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 
@@ -99,7 +99,7 @@ export const patRoutes =
         const { tokenId } = req.params as { tokenId: string };
         const w = tenantWhere(req.tenant, "t");
         w.add((p) => `t.id = ${p(tokenId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
+        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(SELECT));
         if (!rows[0]) throw notFound(`personal access token ${tokenId} not found`);
         return toPat(rows[0] as Row);
       },
@@ -136,7 +136,7 @@ export const patRoutes =
           w.add((p) => `(${sort.sql}, t.id) ${cmp} (${cursorValue(sort, c.v, p)}, ${p(c.id)}::text)`);
         }
         const sql = `${SELECT.replace("\nFROM personal_access_tokens t", `, ${sortValue(sort)} AS sort_value\nFROM personal_access_tokens t`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, t.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;

@@ -1,7 +1,7 @@
 // Sessions query API: get by id, and search with ZITADEL's session filters (ids, user, creator, user
 // agent, creation and expiration dates), sorting and keyset pagination. The token id is never returned.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantWhere, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SessionState } from "./projection.ts";
@@ -164,7 +164,7 @@ export const sessionRoutes =
         const { sessionId } = req.params as { sessionId: string };
         const w = tenantWhere(req.tenant, "s", orgScope);
         w.add((p) => `s.id = ${p(sessionId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
+        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(SELECT));
         if (!rows[0]) throw notFound(`session ${sessionId} not found`);
         return toSession(rows[0] as Row);
       },
@@ -204,7 +204,7 @@ export const sessionRoutes =
           w.add((p) => `(${sort.sql}, s.id) ${cmp} (${cursorValue(sort.kind, c.v, p)}, ${p(c.id)}::text)`);
         }
         const sql = `${SELECT.replace("\nFROM sessions s", `, ${sortValue(sort)} AS sort_value\nFROM sessions s`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, s.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;

@@ -1,6 +1,6 @@
 // Users query API: get by id, and search with ZITADEL's user filters, sorting and keyset pagination.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantWhere, textMatch, toDetails, withTenant } from "@idp/runtime";
+import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, textMatch, toDetails } from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { UserState, UserType } from "./projection.ts";
@@ -153,7 +153,7 @@ export const userRoutes =
         const { userId } = req.params as { userId: string };
         const w = tenantWhere(req.tenant, "u");
         w.add((p) => `u.id = ${p(userId)}`);
-        const rows = await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(w.prepared(SELECT))).rows);
+        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(SELECT));
         if (!rows[0]) throw notFound(`user ${userId} not found`);
         return toUser(rows[0] as Row);
       },
@@ -203,7 +203,7 @@ export const userRoutes =
         // The cursor carries the sort value as PostgreSQL computed it (same lower(), full timestamp precision).
         const sortValueSql = sort.kind === "timestamp" ? `(${sort.sql})::text` : sort.sql;
         const sql = `${SELECT.replace("FROM users u", `, ${sortValueSql} AS sort_value FROM users u`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, u.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await withTenant(db, req.tenant.instanceId, async (c) => (await c.query(sql, w.values)).rows)) as Row[];
+        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
         const nextCursor =

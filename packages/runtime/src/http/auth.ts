@@ -1,10 +1,11 @@
 // Bearer JWT on every query and admin route. The tenant (instance, optional org) comes from verified
 // claims only. AUTH_MODE=dev (off by default) takes it from X-Instance-Id for local use.
+
+import { createHash, createSecretKey } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { idSchema } from "@idp/events";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { readFileSync } from "node:fs";
-import { createSecretKey } from "node:crypto";
-import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
 import { forbidden, unauthenticated } from "./errors.ts";
 
 export interface AuthConfig {
@@ -40,7 +41,7 @@ declare module "fastify" {
   }
 }
 
-type Verify = (token: string) => Promise<Record<string, unknown>>;
+export type Verify = (token: string) => Promise<Record<string, unknown>>;
 
 function verifier(cfg: AuthConfig): Verify {
   const options = { audience: cfg.audience, ...(cfg.issuer ? { issuer: cfg.issuer } : {}), clockTolerance: 5 };
@@ -56,6 +57,29 @@ function verifier(cfg: AuthConfig): Verify {
   return async (t) => (await jwtVerify(t, keys, { ...options, algorithms: ["RS256", "ES256", "PS256", "EdDSA"] })).payload;
 }
 
+/**
+ * Remembers verified tokens (by SHA-256, never the token itself) until they expire, at most `ttlMs`:
+ * clients reuse a token for many requests, and jose verifies through WebCrypto, which costs more CPU
+ * than the rest of a get-by-id. A key rotation reaches cached tokens within `ttlMs`.
+ */
+export function cachedVerifier(verify: Verify, { maxEntries = 10_000, ttlMs = 60_000, now = Date.now } = {}): Verify {
+  const verified = new Map<string, { claims: Record<string, unknown>; until: number }>();
+  return async (token) => {
+    const key = createHash("sha256").update(token).digest("base64");
+    const hit = verified.get(key);
+    if (hit && hit.until > now()) return hit.claims;
+    verified.delete(key);
+    const claims = await verify(token);
+    const exp = typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY;
+    const until = Math.min(exp, now() + ttlMs);
+    if (until > now()) {
+      if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string); // oldest first
+      verified.set(key, { claims, until });
+    }
+    return claims;
+  };
+}
+
 function scopesOf(claims: Record<string, unknown>): Set<string> {
   const raw = claims.scope ?? claims.scp;
   if (typeof raw === "string") return new Set(raw.split(" ").filter(Boolean));
@@ -64,7 +88,7 @@ function scopesOf(claims: Record<string, unknown>): Set<string> {
 }
 
 export function registerAuth(app: FastifyInstance, cfg: AuthConfig) {
-  const verify = cfg.mode === "jwt" ? verifier(cfg) : undefined;
+  const verify = cfg.mode === "jwt" ? cachedVerifier(verifier(cfg)) : undefined;
   if (cfg.mode === "dev") app.log.warn("AUTH_MODE=dev: the tenant comes from X-Instance-Id without verification; never use in production");
 
   async function tenantOf(req: FastifyRequest, mode: RouteAuth): Promise<Tenant> {
