@@ -26,6 +26,8 @@ const envSchema = z.object({
   READY_MAX_LAG: z.coerce.number().int().min(0).default(1000),
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /** Largest fetch per partition, so the largest batch (one transaction) while catching up. */
+  KAFKA_FETCH_MAX_BYTES_PER_PARTITION: z.coerce.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
   /** How long a crashed member keeps its partitions before the group reassigns them. */
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
@@ -52,6 +54,7 @@ export interface ServiceConfig {
   readyMaxLag: number;
   maxAttempts: number;
   partitionsConcurrency: number;
+  fetchMaxBytesPerPartition: number;
   sessionTimeoutMs: number;
   projectorEnabled: boolean;
   apiEnabled: boolean;
@@ -89,6 +92,7 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     readyMaxLag: e.READY_MAX_LAG,
     maxAttempts: e.MAX_ATTEMPTS,
     partitionsConcurrency: e.PARTITIONS_CONCURRENCY,
+    fetchMaxBytesPerPartition: e.KAFKA_FETCH_MAX_BYTES_PER_PARTITION,
     sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,

@@ -124,6 +124,7 @@ export class RebuildManager {
         clientId: `${config.service}-rebuild`,
         groupId: `${config.groupId}-${shadowSchema}`,
         partitionsConsumedConcurrently: config.partitionsConcurrency,
+        maxBytesPerPartition: config.fetchMaxBytesPerPartition,
         sessionTimeoutMs: config.sessionTimeoutMs,
         logger: this.deps.logger,
       }),

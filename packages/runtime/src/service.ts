@@ -78,6 +78,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
         clientId: `${def.name}-projector`,
         groupId: config.groupId,
         partitionsConsumedConcurrently: config.partitionsConcurrency,
+        maxBytesPerPartition: config.fetchMaxBytesPerPartition,
         sessionTimeoutMs: config.sessionTimeoutMs,
         logger,
       }),

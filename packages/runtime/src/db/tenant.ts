@@ -61,9 +61,11 @@ export interface TenantStatement {
 const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
 
 /**
- * One read for one tenant in ONE round trip: begin, set role and tenant, prepare (a named statement only
- * on first use on this connection), execute, commit, sent as one simple-query string with the values as
- * escaped literals. Same guarantees as `withTenant`, without its three round trips.
+ * One read for one tenant in ONE round trip: set read-only, role and tenant, prepare (a named statement
+ * only on first use on this connection), execute, as one simple-query string with the values as escaped
+ * literals. PostgreSQL runs the statements of one such string as one implicit transaction, so the
+ * settings (is_local) end with it: the guarantees of `withTenant` without BEGIN, COMMIT and its three
+ * round trips.
  */
 export async function tenantRows(
   pool: pg.Pool,
@@ -77,11 +79,10 @@ export async function tenantRows(
       const prepared = preparedOn.get(client) ?? new Set<string>();
       const name = client.escapeIdentifier(statement.name ? `tenant_${statement.name}` : "tenant_once");
       const args = statement.values.map((v) => sqlLiteral(client, v));
-      const parts = ["BEGIN READ ONLY", tenantSettings(client, instanceId, role)];
+      const parts = [`${tenantSettings(client, instanceId, role)}, set_config('transaction_read_only', 'on', true)`];
       if (!prepared.has(name)) parts.push(`PREPARE ${name} AS ${statement.text}`);
       const execute = parts.push(`EXECUTE ${name}${args.length ? `(${args.join(", ")})` : ""}`) - 1;
       if (!statement.name) parts.push(`DEALLOCATE ${name}`);
-      parts.push("COMMIT");
       const results = (await client.query(parts.join("; "))) as unknown as pg.QueryResult[];
       if (statement.name) preparedOn.set(client, prepared.add(name));
       return (results[execute] as pg.QueryResult).rows;

@@ -80,7 +80,8 @@ export class KafkaJsConsumer implements ConsumerPort {
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
-      maxBytes: 16 * 1024 * 1024, // bounds memory held by one fetch
+      // Bounds memory held by one fetch, and lets each partition processed in parallel fill its batch.
+      maxBytes: Math.max(16 * 1024 * 1024, (opts.maxBytesPerPartition ?? 0) * (opts.partitionsConsumedConcurrently ?? 1)),
       retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1_000_000 },
     });
   }
