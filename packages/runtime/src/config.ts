@@ -11,6 +11,8 @@ const envSchema = z.object({
   DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/idp"),
   /** Connection used by the query API; defaults to DATABASE_URL. Point it at a read replica to scale reads. */
   DATABASE_URL_QUERY: z.string().optional(),
+  /** Connections of the query API's pool (each is a PostgreSQL backend process). */
+  DB_QUERY_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
   TOPICS: z.string().default("identity.events"),
   TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(4),
@@ -44,6 +46,7 @@ export interface ServiceConfig {
   kafkaBrokers: string[];
   databaseUrl: string;
   databaseUrlQuery: string;
+  queryPoolSize: number;
   schema: string;
   topics: string[];
   topicPartitions: number;
@@ -75,6 +78,7 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     kafkaBrokers: e.KAFKA_BROKERS.split(",").map((s) => s.trim()).filter(Boolean),
     databaseUrl: e.DATABASE_URL,
     databaseUrlQuery: e.DATABASE_URL_QUERY ?? e.DATABASE_URL,
+    queryPoolSize: e.DB_QUERY_POOL_SIZE,
     schema: e.DB_SCHEMA ?? service.replaceAll("-", "_"),
     topics: e.TOPICS.split(",").map((s) => s.trim()).filter(Boolean),
     topicPartitions: e.TOPIC_PARTITIONS,

@@ -60,7 +60,7 @@ export async function startService(def: ServiceDefinition, config = loadConfig(d
     countParked: async () =>
       (await pool.query("SELECT count(*)::int AS n FROM projector_parked_events WHERE projection = $1 AND status = 'parked'", [def.projection.name])).rows[0].n,
   });
-  const queryPool = createPool({ connectionString: config.databaseUrlQuery, schema: config.schema, max: 10, applicationName: `api:${config.schema}`.slice(0, 63) });
+  const queryPool = createPool({ connectionString: config.databaseUrlQuery, schema: config.schema, max: config.queryPoolSize, min: config.queryPoolSize, applicationName: `api:${config.schema}`.slice(0, 63) });
   const { applied } = await migrate(pool, config.schema, serviceMigrations(def));
   if (applied.length) logger.info({ applied, schema: config.schema }, "migrations applied");
 

@@ -26,6 +26,8 @@ export interface PoolOptions {
   /** Every connection gets this search_path: the service's own schema first. */
   schema?: string;
   max?: number;
+  /** Connections kept open when idle (by default every idle connection closes after 10 s). */
+  min?: number;
   applicationName?: string;
 }
 
@@ -33,6 +35,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
+    min: opts.min ?? 0,
     application_name: opts.applicationName ?? "idp-projector",
     types,
     ...(opts.schema ? { options: `-c search_path=${opts.schema},public` } : {}),
