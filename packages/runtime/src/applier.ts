@@ -46,6 +46,8 @@ interface Pending {
   event?: ProjectedEvent;
   /** The headers' envelope when the payload failed but the headers were fine. */
   envelope?: EventEnvelope;
+  /** aggregateId() of the event or envelope. */
+  aggregate?: string;
 }
 
 type AggregateRef = Pick<EventEnvelope, "instanceId" | "aggregateType" | "aggregateId">;
@@ -116,6 +118,7 @@ export class BatchApplier {
   }
 
   private exhausted(r: ConsumedRecord) {
+    if (this.attempts.size === 0) return undefined; // the usual case: no key to build
     const a = this.attempts.get(recordId(r));
     return a && a.count >= this.opts.maxAttempts ? a : undefined;
   }
@@ -124,7 +127,9 @@ export class BatchApplier {
     const { projection, catalog } = this.opts;
     const stats: BatchStats = { applied: 0, ignored: 0, duplicates: 0, parked: 0, statements: 0 };
     const next = await this.storedOffset(db, batch, true);
-    const records = batch.records.filter((r) => BigInt(r.offset) >= next);
+    // Offsets ascend within a batch: usually the first record is already at or past the stored offset.
+    const from = batch.records.findIndex((r) => BigInt(r.offset) >= next);
+    const records = from <= 0 ? (from === 0 ? batch.records : []) : batch.records.slice(from);
     const last = batch.records.at(-1);
     if (records.length === 0 || !last) return { kind: "done", nextOffset: next.toString(), stats };
     const first = BigInt((records[0] as ConsumedRecord).offset);
@@ -137,6 +142,7 @@ export class BatchApplier {
 
     // 1. Decode what this projection reads; everything else is skipped by header, undecoded.
     const decoded: Pending[] = [];
+    const aggregates = new Map<string, AggregateRef>();
     for (const record of records) {
       const type = record.headers[HEADER.eventType];
       if (type === undefined || !this.handled.has(type) || (this.opts.recordFilter && !this.opts.recordFilter(record))) {
@@ -149,21 +155,22 @@ export class BatchApplier {
         envelope = headersToEnvelope(record.headers);
         if (!record.value) throw new Error("record has no value");
         const payload = catalog.decode(envelope.eventType, envelope.schemaVersion, record.value);
-        decoded.push({ record, event: { ...envelope, payload, position: { topic: record.topic, partition: record.partition, offset: record.offset } } });
+        const aggregate = aggregateId(envelope);
+        aggregates.set(aggregate, envelope);
+        decoded.push({ record, aggregate, event: { ...envelope, payload, position: { topic: record.topic, partition: record.partition, offset: record.offset } } });
       } catch (err) {
         this.countFailure(record, err);
         if (!this.exhausted(record)) throw new DecodeFailure(record, err);
-        decoded.push({ record, ...(envelope ? { envelope } : {}) });
+        if (envelope) aggregates.set(aggregateId(envelope), envelope);
+        decoded.push({ record, ...(envelope ? { envelope, aggregate: aggregateId(envelope) } : {}) });
       }
     }
 
     // 2. Sequence guard and parking, per aggregate, in stream order.
-    const withEnvelope = decoded.flatMap((d) => (d.event ?? d.envelope ? [d.event ?? (d.envelope as EventEnvelope)] : []));
-    const { sequences, parkedAggregates } = await this.loadAggregateStates(db, withEnvelope);
+    const { sequences, parkedAggregates } = await this.loadAggregateStates(db, aggregates);
     const toApply: ProjectedEvent[] = [];
-    for (const { record, event, envelope } of decoded) {
+    for (const { record, event, envelope, aggregate: agg } of decoded) {
       const env = event ?? envelope;
-      const agg = env ? aggregateId(env) : undefined;
       const blockedBy = agg === undefined ? undefined : parkedAggregates.get(agg);
       if (blockedBy !== undefined) {
         const error = `waiting behind parked event #${blockedBy} of the same aggregate`;
@@ -274,7 +281,7 @@ export class BatchApplier {
        ORDER BY topic, partition, "offset" FOR UPDATE`,
       [projection.name, aggregate.instanceId, aggregate.aggregateType, aggregate.aggregateId],
     );
-    const [sequence] = (await this.loadAggregateStates(db, [aggregate])).sequences.values();
+    const [sequence] = (await this.loadAggregateStates(db, new Map([[aggregateId(aggregate), aggregate]]))).sequences.values();
     let last = sequence ?? 0;
     const result = { applied: [] as number[], duplicates: [] as number[], failed: undefined as { id: number; error: string } | undefined };
     for (const r of rows) {
@@ -314,12 +321,10 @@ export class BatchApplier {
    * Per aggregate of the batch: the highest applied sequence and the first parked event it waits behind,
    * in one round trip. Keys go as [instance, type, id] triples and rows come back by their ordinal.
    */
-  private async loadAggregateStates(db: Queryable, events: readonly AggregateRef[]) {
+  private async loadAggregateStates(db: Queryable, keys: ReadonlyMap<string, AggregateRef>) {
     const sequences = new Map<string, number>();
     const parkedAggregates = new Map<string, number>();
-    if (events.length === 0) return { sequences, parkedAggregates };
-    const keys = new Map<string, AggregateRef>();
-    for (const e of events) keys.set(aggregateId(e), e);
+    if (keys.size === 0) return { sequences, parkedAggregates };
     const ids = [...keys.keys()];
     const { rows } = await db.query(
       `WITH k AS (

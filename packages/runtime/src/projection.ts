@@ -78,9 +78,9 @@ export type Handler = RowHandler<never> | SqlHandler;
 /** The key of the event's own aggregate row: (instance_id, aggregate id). */
 export const aggregateKey = (e: ProjectedEvent): KeyValues => [e.instanceId, e.aggregateId];
 
-/** Stamps a row with the event's change date and aggregate sequence. */
-export function touched<Row extends BaseRow>(row: Row, e: ProjectedEvent): Row {
-  return { ...row, change_date: e.createdAt, sequence: e.aggregateSequence };
+/** The row with `patch` applied, stamped with the event's change date and aggregate sequence (one copy). */
+export function touched<Row extends BaseRow>(row: Row, e: ProjectedEvent, patch?: Partial<Row>): Row {
+  return { ...row, ...patch, change_date: e.createdAt, sequence: e.aggregateSequence };
 }
 
 export class Projection {

@@ -22,7 +22,7 @@ const things = poison.table<Row>({
 });
 poison.onRow(ev.userUsernameChanged, things, (row, e) => {
   if (e.payload.userName === "boom") throw new Error("cannot handle boom");
-  return touched({ ...(row ?? { instance_id: e.instanceId, id: e.aggregateId, resource_owner: e.resourceOwner }), name: e.payload.userName } as Row, e);
+  return touched((row ?? { instance_id: e.instanceId, id: e.aggregateId, resource_owner: e.resourceOwner }) as Row, e, { name: e.payload.userName });
 });
 // A set-based statement that fails in SQL for one value: exercises the savepoint-per-event isolation.
 poison.onSql(ev.userDomainClaimed, (e) => [

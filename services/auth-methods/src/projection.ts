@@ -101,7 +101,7 @@ function added(type: number, state: number) {
   }));
 }
 const verified = (row: AuthMethodRow | undefined, e: ProjectedEvent): AuthMethodRow | undefined =>
-  row ? touched({ ...row, state: MethodState.ready, name: (e.payload as { webAuthNTokenName?: string | null }).webAuthNTokenName ?? "" }, e) : undefined;
+  row ? touched(row, e, { state: MethodState.ready, name: (e.payload as { webAuthNTokenName?: string | null }).webAuthNTokenName ?? "" }) : undefined;
 const removed = (row: AuthMethodRow | undefined) => (row ? null : undefined);
 
 /** One method type: which events add, verify and remove it. */
@@ -158,7 +158,7 @@ authMethods.onRow(
   { reads: ownerRefs },
 );
 authMethods.onRow(ev.userMachineAdded, authMethodUsersTable, userAdded(() => false), { reads: ownerRefs });
-authMethods.onRow(ev.userHumanPasswordChanged, authMethodUsersTable, (row, e) => (row ? touched({ ...row, password_set: true }, e) : undefined));
+authMethods.onRow(ev.userHumanPasswordChanged, authMethodUsersTable, (row, e) => (row ? touched(row, e, { password_set: true }) : undefined));
 authMethods.onRow(ev.userRemoved, authMethodUsersTable, (row) => (row ? null : undefined));
 
 // --- cascades ----------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ grants.onRow(ev.userGrantAdded, userGrantsTable, grantAdded, {
 });
 
 const update = (patch: (e: ProjectedEvent) => Partial<UserGrantRow>) => (row: UserGrantRow | undefined, e: ProjectedEvent) =>
-  row ? touched({ ...row, ...patch(e) }, e) : undefined;
+  row ? touched(row, e, patch(e)) : undefined;
 
 grants.onRow([ev.userGrantChanged, ev.userGrantCascadeChanged], userGrantsTable, update((e) => ({ roles: (e.payload as { roleKeys?: string[] | null }).roleKeys ?? [] })));
 grants.onRow(ev.userGrantDeactivated, userGrantsTable, update(() => ({ state: GrantState.inactive })));
@@ -198,10 +198,10 @@ grants.onRow(
 tombstoneWhenOrgRemoved(userAdds, "user", (e) => e.aggregateId, (e) => [e.resourceOwner]);
 
 grants.onRow([ev.userUsernameChanged, ev.userDomainClaimed], lookupUsersTable, (row, e) =>
-  row ? touched({ ...row, username: (e.payload as { userName: string }).userName }, e) : undefined,
+  row ? touched(row, e, { username: (e.payload as { userName: string }).userName }) : undefined,
 );
 grants.onRow(ev.userHumanProfileChanged, lookupUsersTable, (row, e) =>
-  row && e.payload.displayName != null ? touched({ ...row, display_name: text(e.payload.displayName) }, e) : undefined,
+  row && e.payload.displayName != null ? touched(row, e, { display_name: text(e.payload.displayName) }) : undefined,
 );
 
 // user.removed → the user's grants go (and the lookup); the tombstone stops late grants of the user.

@@ -74,7 +74,7 @@ function changed(row: LockoutPolicyRow | undefined, e: Changed): LockoutPolicyRo
   if (p.maxPasswordAttempts != null) patch.max_password_attempts = p.maxPasswordAttempts;
   if (p.maxOTPAttempts != null) patch.max_otp_attempts = p.maxOTPAttempts;
   if (p.showLockOutFailures != null) patch.show_lockout_failures = p.showLockOutFailures;
-  return touched({ ...row, ...patch }, e);
+  return touched(row, e, patch);
 }
 
 lockoutPolicies.onRow(ev.instanceLockoutPolicyAdded, lockoutPoliciesTable, added(instanceRef), { reads: instanceRef });

@@ -156,7 +156,7 @@ sessions.onRow(
 
 /** Applies `change` to an existing session and stamps change date and sequence. */
 function update<E extends ProjectedEvent>(change: (row: SessionRow, e: E) => Partial<SessionRow>) {
-  return (row: SessionRow | undefined, e: E): SessionRow | undefined => (row ? touched({ ...row, ...change(row, e) }, e) : undefined);
+  return (row: SessionRow | undefined, e: E): SessionRow | undefined => (row ? touched(row, e, change(row, e)) : undefined);
 }
 
 const at = (ms: number) => new Date(ms);
@@ -169,7 +169,7 @@ sessions.onRow(
   (row, e, ctx) => {
     if (!row) return undefined;
     if (anyRemoved(ctx, checkedUserRef(e))) return null;
-    return touched({ ...row, user_id: e.payload.userID, user_resource_owner: e.payload.userResourceOwner, user_checked_at: at(e.payload.checkedAt) }, e);
+    return touched(row, e, { user_id: e.payload.userID, user_resource_owner: e.payload.userResourceOwner, user_checked_at: at(e.payload.checkedAt) });
   },
   { reads: checkedUserRef },
 );
@@ -247,12 +247,12 @@ sessions.onRow(ev.userMachineAdded, sessionUsersTable, unless(ownerRefs, (_row, 
 sessions.onRow(
   [ev.userUsernameChanged, ev.userDomainClaimed],
   sessionUsersTable,
-  (row, e) => (row ? touched({ ...row, username: (e.payload as { userName: string }).userName }, e) : undefined),
+  (row, e) => (row ? touched(row, e, { username: (e.payload as { userName: string }).userName }) : undefined),
 );
 sessions.onRow(
   ev.userHumanProfileChanged,
   sessionUsersTable,
-  (row, e) => (row && e.payload.displayName != null ? touched({ ...row, display_name: text(e.payload.displayName) }, e) : undefined),
+  (row, e) => (row && e.payload.displayName != null ? touched(row, e, { display_name: text(e.payload.displayName) }) : undefined),
 );
 sessions.onRow(ev.userRemoved, sessionUsersTable, (row) => (row ? null : undefined));
 

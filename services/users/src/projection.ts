@@ -169,7 +169,7 @@ function update(change: (row: UserRow, e: ProjectedEvent) => Partial<UserRow> | 
   return (row: UserRow | undefined, e: ProjectedEvent): UserRow | undefined => {
     if (!row || (type !== undefined && row.type !== type)) return undefined;
     const patch = change(row, e);
-    return patch ? touched({ ...row, ...patch }, e) : undefined;
+    return patch ? touched(row, e, patch) : undefined;
   };
 }
 const human = (change: (row: UserRow, e: ProjectedEvent) => Partial<UserRow> | undefined) => update(change, UserType.human);
@@ -301,7 +301,7 @@ const orgDomains = (
       primary_domain: null,
     };
     const next = change(base, e.payload.domain);
-    return next ? touched({ ...base, ...next }, e) : undefined;
+    return next ? touched(base, e, next) : undefined;
   };
 
 users.onRow(ev.orgDomainVerified, orgDomainsTable, unlessOwnerRemoved(orgDomains((r, d) => (r.domains.includes(d) ? undefined : { domains: [...r.domains, d], primary_domain: r.primary_domain }))), { reads: ownerRefs });
@@ -326,7 +326,7 @@ const policyAdded = (_row: DomainPolicyRow | undefined, e: PolicyAdded): DomainP
 });
 const policyChanged = (row: DomainPolicyRow | undefined, e: PolicyChanged): DomainPolicyRow | undefined => {
   const must = e.payload.userLoginMustBeDomain;
-  return row && must != null ? touched({ ...row, must_be_domain: must }, e) : undefined;
+  return row && must != null ? touched(row, e, { must_be_domain: must }) : undefined;
 };
 users.onRow(ev.orgDomainPolicyAdded, domainPoliciesTable, unlessOwnerRemoved(policyAdded), { reads: ownerRefs });
 users.onRow(ev.instanceDomainPolicyAdded, domainPoliciesTable, unlessOwnerRemoved(policyAdded), { reads: ownerRefs });
