@@ -129,7 +129,7 @@ export class BatchApplier {
     const next = await this.storedOffset(db, batch, true);
     // Offsets ascend within a batch: usually the first record is already at or past the stored offset.
     const from = batch.records.findIndex((r) => BigInt(r.offset) >= next);
-    const records = from <= 0 ? (from === 0 ? batch.records : []) : batch.records.slice(from);
+    const records = from === -1 ? [] : from === 0 ? batch.records : batch.records.slice(from);
     const last = batch.records.at(-1);
     if (records.length === 0 || !last) return { kind: "done", nextOffset: next.toString(), stats };
     const first = BigInt((records[0] as ConsumedRecord).offset);
