@@ -1,5 +1,6 @@
-// Query API latency at fixed request rates (autocannon `overallRate`) against a users service started as
-// an API-only child process (PROJECTOR_ENABLED=false, JWT auth, rate limiting off) on the benchmark's data.
+// Query API latency at fixed request rates (evenly paced open loop, and autocannon `overallRate`) against a
+// users service started as an API-only child process (PROJECTOR_ENABLED=false, JWT auth, rate limiting
+// off) on the benchmark's data.
 
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -61,6 +62,20 @@ export async function freePort(): Promise<number> {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
+/** The figures of one load run from the latencies (ms, sorted) of its 200 responses. */
+function summary(rate: number, sorted: number[], seconds: number, errors: number): LoadResult {
+  return {
+    targetRate: rate,
+    achievedRate: round(sorted.length / seconds),
+    requests: sorted.length,
+    errors,
+    p50Ms: round(percentile(sorted, 50), 2),
+    p90Ms: round(percentile(sorted, 90), 2),
+    p99Ms: round(percentile(sorted, 99), 2),
+    maxMs: round(sorted.at(-1) ?? Number.NaN, 2),
+  };
+}
+
 type NextRequest = () => { path: string; headers: Record<string, string> };
 
 /** Evenly paced open-loop load (bench/lib/paced-load.ts, its own process), summarised like autocannon's. */
@@ -72,18 +87,7 @@ async function paced(url: string, rate: number, seconds: number, next: NextReque
     const script = fileURLToPath(new URL("./paced-load.ts", import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script, join(dir, "spec.json")], { maxBuffer: 256 * 1024 * 1024 });
     const r = JSON.parse(stdout) as PacedResult;
-    const l = r.latenciesMs;
-    return {
-      targetRate: rate,
-      achievedRate: round(r.ok / r.seconds),
-      requests: r.ok,
-      errors: r.errors,
-      p50Ms: round(percentile(l, 50), 2),
-      p90Ms: round(percentile(l, 90), 2),
-      p99Ms: round(percentile(l, 99), 2),
-      maxMs: round(l.at(-1) ?? Number.NaN, 2),
-      generatorCpuMs: r.cpuMs,
-    };
+    return { ...summary(rate, r.latenciesMs, r.seconds, r.errors), generatorCpuMs: r.cpuMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -118,18 +122,8 @@ async function load(url: string, rate: number, seconds: number, next: NextReques
     else errors++;
   });
   const result = await instance;
-  errors += result.errors + result.timeouts;
   latencies.sort((a, b) => a - b);
-  return {
-    targetRate: rate,
-    achievedRate: round(latencies.length / result.duration),
-    requests: latencies.length,
-    errors,
-    p50Ms: round(percentile(latencies, 50), 2),
-    p90Ms: round(percentile(latencies, 90), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
-    maxMs: round(latencies.at(-1) ?? Number.NaN, 2),
-  };
+  return summary(rate, latencies, result.duration, errors + result.errors + result.timeouts);
 }
 
 export interface ApiResult {
