@@ -6,19 +6,22 @@
 //   4. query API latency at fixed rates (autocannon) for get-by-id and a filtered list;
 //   5. the projector in-process via the Projector class: @platformatic/kafka vs kafkajs adapters.
 // Results: a table on stdout (markdown), bench/results/latest.json. Sizes: BENCH_* variables (README).
-import { type EventToPublish, EventPublisher, encodeEvent } from "@idp/producer";
-import { generateHistory } from "@idp/producer/src/history.ts";
-import { catalog, headersToEnvelope } from "@idp/events";
-import { KafkaJsAdmin, type PartitionOffsets, type ProducedRecord, type ProjectedEvent } from "@idp/runtime";
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { catalog, headersToEnvelope } from "@idp/events";
+import { EventPublisher, type EventToPublish, encodeEvent } from "@idp/producer";
+import { generateHistory } from "@idp/producer/src/history.ts";
+import { KafkaJsAdmin, migrate, type PartitionOffsets, type ProducedRecord, type ProjectedEvent, serviceMigrations } from "@idp/runtime";
+import pg from "pg";
 import { usersService } from "../services/users/src/index.ts";
 import { apiBenchmark } from "./lib/api.ts";
-import { ProgressProbe, cfg, dropSchema, fingerprint, log, now, round, stamp, tableWrites } from "./lib/common.ts";
+import { cfg, dropSchema, fingerprint, log, now, ProgressProbe, round, stamp, tableWrites } from "./lib/common.ts";
+import { freshness } from "./lib/freshness.ts";
 import { type InProcessResult, inProcessProjector } from "./lib/inprocess.ts";
 import { ceiling, naive } from "./lib/postgres.ts";
-import { operatedRebuild } from "./lib/rebuild.ts";
 import { RssSampler, serviceEnv, spawnService } from "./lib/proc.ts";
+import { operatedRebuild } from "./lib/rebuild.ts";
 import { deleteTopic, markdownTable } from "./lib/report.ts";
 
 const N = cfg.events;
@@ -26,7 +29,13 @@ const topic = `bench.users.${stamp}`;
 const schema = `bench_users_${stamp}`;
 const results: Record<string, unknown> = {
   at: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadavgAtStart: os.loadavg().map((x) => round(x, 2)) },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGiB: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
+  },
   config: { ...cfg, steps: [...cfg.steps], topic, schema },
 };
 const schemas: string[] = [];
@@ -43,7 +52,11 @@ for (let factor = 1.05; history.length < N; factor *= 1.2) {
 history = history.slice(0, N);
 const mix = new Map<string, number>();
 for (const e of history) mix.set(e.eventType, (mix.get(e.eventType) ?? 0) + 1);
-results.history = { events: history.length, users: new Set(history.map((e) => e.aggregateId)).size, eventTypes: Object.fromEntries([...mix].sort((a, b) => b[1] - a[1])) };
+results.history = {
+  events: history.length,
+  users: new Set(history.map((e) => e.aggregateId)).size,
+  eventTypes: Object.fromEntries([...mix].sort((a, b) => b[1] - a[1])),
+};
 
 // Naive sample: every event of the users whose id hashes into 1/k of the space (a representative mix of
 // user events, each user complete from its creation), in stream order, decoded exactly like the applier.
@@ -120,6 +133,17 @@ try {
   if (cfg.steps.has("1") || cfg.steps.has("2") || cfg.steps.has("3") || cfg.steps.has("4")) {
     log(`step 1: users projector (child process, kafkajs, PARTITIONS_CONCURRENCY=${cfg.concurrency}) from an empty schema`);
     schemas.push(schema);
+    if (cfg.dropIndexes.length > 0) {
+      // Migrated here first, so that the named indexes can be dropped before the projector writes a row.
+      const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 1 });
+      try {
+        await migrate(pool, schema, serviceMigrations(usersService));
+        for (const name of cfg.dropIndexes) await pool.query(`DROP INDEX ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(name)}`);
+      } finally {
+        await pool.end();
+      }
+      log(`  without the indexes ${cfg.dropIndexes.join(", ")}`);
+    }
     const r = await childProjector("projector");
     const writes = await tableWrites(schema);
     const fp = await fingerprint(schema);
@@ -134,7 +158,9 @@ try {
     log(`step 2a: ceiling: final rows → fresh tables, set-based batches of ${cfg.ceilingBatch}, ${cfg.concurrency} connections`);
     const c = await ceiling(schema, target, usersService.projection, N);
     results.ceiling = c;
-    log(`  ${c.rows.toLocaleString("en")} rows in ${round(c.seconds, 2)} s = ${Math.round(c.rowsPerSecond).toLocaleString("en")} rows/s ≙ ${Math.round(c.eventsPerSecondEquivalent).toLocaleString("en")} events/s`);
+    log(
+      `  ${c.rows.toLocaleString("en")} rows in ${round(c.seconds, 2)} s = ${Math.round(c.rowsPerSecond).toLocaleString("en")} rows/s ≙ ${Math.round(c.eventsPerSecondEquivalent).toLocaleString("en")} events/s`,
+    );
     const naiveTarget = `${schema}_naive`;
     schemas.push(naiveTarget);
     log(`step 2b: naive: ${naiveSample.length.toLocaleString("en")} events, one statement each, transactions of ${cfg.naiveTx}`);
@@ -172,10 +198,18 @@ try {
       const fp = await fingerprint(s);
       runs.push(r);
       (r as InProcessResult & { sameRows?: boolean }).sameRows = reference?.readModel ? reference.readModel.md5 === fp.md5 : undefined;
-      log(`  ${adapter}: ${r.eventsPerSecond.toLocaleString("en")} events/s (${round(r.seconds, 2)} s); rows identical: ${(r as { sameRows?: boolean }).sameRows}`);
+      log(
+        `  ${adapter}: ${r.eventsPerSecond.toLocaleString("en")} events/s (${round(r.seconds, 2)} s); rows identical: ${(r as { sameRows?: boolean }).sameRows}`,
+      );
       if (!cfg.keep) await dropSchema(s);
     }
     results.adapters = runs;
+  }
+
+  // --- 6. freshness -------------------------------------------------------------------------------------
+  if (cfg.steps.has("6")) {
+    log(`step 6: freshness at ${cfg.freshRates.join(" and ")} events/s, ${cfg.freshSeconds} s each (publish → GET with X-Min-Position answers 200)`);
+    results.freshness = await freshness(cfg.freshRates, cfg.freshSeconds);
   }
 } finally {
   if (!cfg.keep) {

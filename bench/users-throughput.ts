@@ -1,10 +1,11 @@
 // Users projector throughput: N mixed user events already in Kafka, then the projector starts and
 // catches up. Prints events/s from first applied event to caught up (and from process start).
 //   npx tsx bench/users-throughput.ts [events=100000]
+
+import { writeFileSync } from "node:fs";
 import { EventPublisher } from "@idp/producer";
 import { generateHistory } from "@idp/producer/src/history.ts";
-import { KafkaJsAdmin, createPool, loadConfig, startService } from "@idp/runtime";
-import { writeFileSync } from "node:fs";
+import { createPool, KafkaJsAdmin, loadConfig, startService } from "@idp/runtime";
 import { usersService } from "../services/users/src/index.ts";
 
 const target = Number(process.argv[2] ?? 100_000);

@@ -162,7 +162,10 @@ export async function apiBenchmark(schema: string, topic: string): Promise<ApiRe
   const url = `http://127.0.0.1:${port}`;
   try {
     for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 600) throw new Error(`API did not start:\n${svc.output()}`);
       await sleep(100);

@@ -1,6 +1,6 @@
 // Shared pieces of the benchmark: configuration from the environment, PostgreSQL helpers and the
 // "caught up" probe (every partition's stored next offset reached the end of the topic).
-import { type PartitionOffsets, createPool } from "@idp/runtime";
+import { createPool, type PartitionOffsets } from "@idp/runtime";
 import pg from "pg";
 import { BackendCpu, cpuMs } from "./cpu.ts";
 
@@ -25,15 +25,23 @@ export const cfg = {
   listRate: int("BENCH_LIST_RATE", 500),
   apiSeconds: int("BENCH_API_SECONDS", 10),
   apiConnections: int("BENCH_API_CONNECTIONS", 20),
-  /** Comma-separated steps to run (1..5); the default runs all. */
-  steps: new Set((process.env.BENCH_STEPS ?? "1,2,3,4,5").split(",").map((s) => s.trim())),
+  /** Comma-separated steps to run (1..6); the default runs all. */
+  steps: new Set((process.env.BENCH_STEPS ?? "1,2,3,4,5,6").split(",").map((s) => s.trim())),
+  /** Step 6: total publish rates (events/s) under which freshness is measured, and seconds at each. */
+  freshRates: (process.env.BENCH_FRESH_RATES ?? "200,2000").split(",").map((s) => Number(s.trim())),
+  freshSeconds: int("BENCH_FRESH_SECONDS", 10),
   /** Adapters run in-process in step 5, in this order (kafkajs too, so both share one harness). */
-  adapters: (process.env.BENCH_ADAPTERS ?? "platformatic,kafkajs").split(",").map((s) => s.trim()).filter((s): s is "platformatic" | "kafkajs" => s === "platformatic" || s === "kafkajs"),
+  adapters: (process.env.BENCH_ADAPTERS ?? "platformatic,kafkajs")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s): s is "platformatic" | "kafkajs" => s === "platformatic" || s === "kafkajs"),
   /** Fetch size per partition of the in-process runs (step 5); the runtime's default is 2 MiB. */
   maxBytesPerPartition: int("BENCH_MAX_BYTES_PER_PARTITION", 2 * 1024 * 1024),
   brokers: (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",").map((s) => s.trim()),
   databaseUrl: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/idp",
   keep: process.env.BENCH_KEEP === "true",
+  /** Indexes of the users schema dropped before step 1 (comma-separated names): what they cost to write. */
+  dropIndexes: (process.env.BENCH_DROP_INDEXES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
 };
 
 export const stamp = Date.now().toString(36);
@@ -56,7 +64,8 @@ export async function withClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T
   }
 }
 
-export const schemaPool = (schema: string, max = 4) => createPool({ connectionString: cfg.databaseUrl, schema, max, applicationName: `bench:${schema}`.slice(0, 63) });
+export const schemaPool = (schema: string, max = 4) =>
+  createPool({ connectionString: cfg.databaseUrl, schema, max, applicationName: `bench:${schema}`.slice(0, 63) });
 
 export async function dropSchema(schema: string) {
   await withClient((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
@@ -75,13 +84,17 @@ export class ProgressProbe {
   private readonly client: pg.Client;
   private readonly total: number;
 
-  constructor(
-    private readonly schema: string,
-    private readonly topic: string,
-    private readonly ends: PartitionOffsets[],
-    /** Also measure CPU in the steady window: the projector's process and its PostgreSQL backends. */
-    private readonly cpu: { pid?: number; backendApp?: string } = {},
-  ) {
+  private readonly schema: string;
+  private readonly topic: string;
+  private readonly ends: PartitionOffsets[];
+  /** Also measure CPU in the steady window: the projector's process and its PostgreSQL backends. */
+  private readonly cpu: { pid?: number; backendApp?: string };
+
+  constructor(schema: string, topic: string, ends: PartitionOffsets[], cpu: { pid?: number; backendApp?: string } = {}) {
+    this.schema = schema;
+    this.topic = topic;
+    this.ends = ends;
+    this.cpu = cpu;
     this.client = new pg.Client({ connectionString: cfg.databaseUrl, application_name: "bench:probe" });
     this.total = ends.reduce((s, p) => s + Number(p.high), 0);
   }
@@ -96,10 +109,9 @@ export class ProgressProbe {
 
   async read(): Promise<Progress> {
     try {
-      const { rows } = await this.client.query(
-        `SELECT partition, next_offset::text AS next FROM ${this.schema}.projector_offsets WHERE topic = $1`,
-        [this.topic],
-      );
+      const { rows } = await this.client.query(`SELECT partition, next_offset::text AS next FROM ${this.schema}.projector_offsets WHERE topic = $1`, [
+        this.topic,
+      ]);
       const next = new Map(rows.map((r) => [Number(r.partition), BigInt(r.next)]));
       const consumed = rows.reduce((s, r) => s + Number(r.next), 0);
       const caughtUp = this.ends.every((p) => (next.get(p.partition) ?? -1n) >= BigInt(p.high) || p.high === "0");
@@ -178,6 +190,8 @@ export async function tableWrites(schema: string) {
        FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname`,
       [schema],
     );
-    return Object.fromEntries(rows.map((r) => [r.relname as string, { ins: Number(r.ins), upd: Number(r.upd), del: Number(r.del), hotUpd: Number(r.hot), live: Number(r.live) }]));
+    return Object.fromEntries(
+      rows.map((r) => [r.relname as string, { ins: Number(r.ins), upd: Number(r.upd), del: Number(r.del), hotUpd: Number(r.hot), live: Number(r.live) }]),
+    );
   });
 }

@@ -1,9 +1,20 @@
 // The users projector wired by hand around the runtime's Projector class (as service.ts does), in this
 // process, with either Kafka adapter behind the ConsumerPort: the side-by-side client comparison.
-import { type ConsumerPort, KafkaJsAdmin, KafkaJsConsumer, type PartitionOffsets, Projector, createLogger, createMetrics, createPool, migrate, serviceMigrations } from "@idp/runtime";
-import { PlatformaticConsumer } from "../../packages/runtime/src/kafka/platformatic.ts";
+import {
+  type ConsumerPort,
+  createLogger,
+  createMetrics,
+  createPool,
+  KafkaJsAdmin,
+  KafkaJsConsumer,
+  migrate,
+  type PartitionOffsets,
+  Projector,
+  serviceMigrations,
+} from "@idp/runtime";
 import { usersService } from "../../services/users/src/index.ts";
-import { ProgressProbe, cfg, now } from "./common.ts";
+import { cfg, now, ProgressProbe } from "./common.ts";
+import { PlatformaticConsumer } from "./platformatic.ts";
 import { RssSampler } from "./proc.ts";
 import { type StatementStats, startSqlTiming } from "./sql-timing.ts";
 
@@ -35,7 +46,9 @@ export async function inProcessProjector(adapter: Adapter, topic: string, ends: 
     logger,
   };
   const consumer: ConsumerPort =
-    adapter === "kafkajs" ? new KafkaJsConsumer(common) : new PlatformaticConsumer({ ...common, maxBytes: Math.max(16 * 1024 * 1024, cfg.maxBytesPerPartition * cfg.partitions) });
+    adapter === "kafkajs"
+      ? new KafkaJsConsumer(common)
+      : new PlatformaticConsumer({ ...common, maxBytes: Math.max(16 * 1024 * 1024, cfg.maxBytesPerPartition * cfg.partitions) });
   const projector = new Projector({
     projection: usersService.projection,
     catalog: usersService.catalog,

@@ -3,7 +3,17 @@
 //    jsonb_to_recordset … ON CONFLICT DO UPDATE), into fresh tables with the same indexes;
 //  - naive: one statement per event (reducer in memory, then one INSERT … ON CONFLICT or DELETE
 //    round trip per event), in transactions of BENCH_NAIVE_TX events, on a sample of the events.
-import { type BaseRow, type FoldContext, type KeyValues, type ProjectedEvent, type Projection, type RowHandler, type Table, quoteIdent, tombstonesTable } from "@idp/runtime";
+import {
+  type BaseRow,
+  type FoldContext,
+  type KeyValues,
+  type ProjectedEvent,
+  type Projection,
+  quoteIdent,
+  type RowHandler,
+  type Table,
+  tombstonesTable,
+} from "@idp/runtime";
 import type pg from "pg";
 import { cfg, now, schemaPool, withClient } from "./common.ts";
 import { cpuMs } from "./cpu.ts";
@@ -180,7 +190,10 @@ export async function naive(source: string, target: string, projection: Projecti
               rows.set(k, next);
               const sql = sqlFor.get(h.table) ?? rowUpsertSql(h.table);
               sqlFor.set(h.table, sql);
-              await client.query(sql, Object.keys(h.table.columns).map((c) => (next as unknown as Record<string, unknown>)[c] ?? null));
+              await client.query(
+                sql,
+                Object.keys(h.table.columns).map((c) => (next as unknown as Record<string, unknown>)[c] ?? null),
+              );
             }
             result.statements++;
             wrote = true;

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { TEST_AUDIENCE, TEST_JWT_SECRET } from "../../test/support/service.ts";
+import { TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET } from "../../test/support/service.ts";
 import { cfg, now } from "./common.ts";
 import { cpuMs } from "./cpu.ts";
 
@@ -23,6 +23,7 @@ export function serviceEnv(topic: string, schema: string, overrides: Record<stri
     AUTH_MODE: "jwt",
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     AUTH_AUDIENCE: TEST_AUDIENCE,
+    AUTH_ISSUER: TEST_ISSUER,
     LOG_LEVEL: "warn",
     KAFKA_SESSION_TIMEOUT_MS: "30000",
     ...overrides,
@@ -43,7 +44,11 @@ export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private readonly t0 = now();
 
-  constructor(private readonly pid: number) {}
+  private readonly pid: number;
+
+  constructor(pid: number) {
+    this.pid = pid;
+  }
 
   start() {
     const take = () => {
@@ -69,7 +74,14 @@ export class RssSampler {
     const xs = w.map((s) => s.mib);
     const cpu = (w.at(-1)?.cpuMs ?? 0) - (w[0]?.cpuMs ?? 0);
     const wall = ((w.at(-1)?.t ?? 0) - (w[0]?.t ?? 0)) * 1000;
-    return { minMiB: Math.min(...xs), maxMiB: Math.max(...xs), lastMiB: xs.at(-1) ?? 0, samples: xs.length, cpuMs: Math.round(cpu), cpuWallMs: Math.round(wall) };
+    return {
+      minMiB: Math.min(...xs),
+      maxMiB: Math.max(...xs),
+      lastMiB: xs.at(-1) ?? 0,
+      samples: xs.length,
+      cpuMs: Math.round(cpu),
+      cpuWallMs: Math.round(wall),
+    };
   }
 }
 

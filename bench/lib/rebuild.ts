@@ -29,11 +29,23 @@ export async function operatedRebuild(schema: string, topic: string, events: num
   const svc = spawnService(serviceEnv(topic, schema, { HTTP_PORT: String(port), RATE_LIMIT_PER_SECOND: "0" }));
   const rss = new RssSampler(svc.pid).start();
   const url = `http://127.0.0.1:${port}`;
-  const admin = { authorization: `Bearer ${await signToken({ instanceId: "", scope: "projections:admin", expiresIn: "1h" })}`, "content-type": "application/json" };
-  const user = await withClient(async (c) => (await c.query(`SELECT instance_id, id FROM ${schema}.users ORDER BY id LIMIT 1`)).rows[0] as { instance_id: string; id: string });
+  const admin = {
+    authorization: `Bearer ${await signToken({ instanceId: "", scope: "projections:admin", expiresIn: "1h" })}`,
+    "content-type": "application/json",
+  };
+  const user = await withClient(
+    async (c) => (await c.query(`SELECT instance_id, id FROM ${schema}.users ORDER BY id LIMIT 1`)).rows[0] as { instance_id: string; id: string },
+  );
   const reader = { authorization: `Bearer ${await signToken({ instanceId: user.instance_id, expiresIn: "1h" })}` };
   try {
-    for (let i = 0; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); i++) {
+    for (
+      let i = 0;
+      !(await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    ) {
       if (i > 1200) throw new Error(`service not ready:\n${svc.output()}`);
       await sleep(100);
     }
@@ -46,12 +58,17 @@ export async function operatedRebuild(schema: string, topic: string, events: num
       await sleep(500);
       status = (await (await fetch(`${url}/admin/rebuild`, { headers: admin })).json()) as Status;
       queries.sent++;
-      const q = await fetch(`${url}/v1/users/${encodeURIComponent(user.id)}`, { headers: reader }).then((r) => r.status, () => 0);
+      const q = await fetch(`${url}/v1/users/${encodeURIComponent(user.id)}`, { headers: reader }).then(
+        (r) => r.status,
+        () => 0,
+      );
       if (q !== 200) queries.failed++;
       if (status.state === "done" || status.state === "failed") break;
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
-        log(`  ${status.state}: ${status.progress.applied.toLocaleString("en")}/${status.progress.target.toLocaleString("en")} (${status.progress.eventsPerSecond.toLocaleString("en")} events/s)`);
+        log(
+          `  ${status.state}: ${status.progress.applied.toLocaleString("en")}/${status.progress.target.toLocaleString("en")} (${status.progress.eventsPerSecond.toLocaleString("en")} events/s)`,
+        );
       }
     }
     if (status.state === "failed") throw new Error(`rebuild failed: ${status.error}`);

@@ -54,7 +54,13 @@ export function startSqlTiming() {
       proto.query = original;
       const total = [...stats.values()].reduce((a, s) => a + s.ms, 0);
       return [...stats]
-        .map(([kind, s]) => ({ kind, calls: s.calls, totalMs: Math.round(s.ms), avgMs: Math.round((s.ms / s.calls) * 100) / 100, share: `${((100 * s.ms) / total).toFixed(1)} %` }))
+        .map(([kind, s]) => ({
+          kind,
+          calls: s.calls,
+          totalMs: Math.round(s.ms),
+          avgMs: Math.round((s.ms / s.calls) * 100) / 100,
+          share: `${((100 * s.ms) / total).toFixed(1)} %`,
+        }))
         .sort((a, b) => b.totalMs - a.totalMs);
     },
   };

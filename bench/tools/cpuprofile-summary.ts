@@ -51,7 +51,8 @@ console.log(`idle ${pct(idle)}`);
 console.log("\nself time by package / file:");
 for (const [k, t] of sum((n) => where(n.callFrame.url))) console.log(`${pct(t)}  ${k}`);
 console.log("\nself time by function:");
-for (const [k, t] of sum((n) => `${n.callFrame.functionName || "(anonymous)"} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`)) console.log(`${pct(t)}  ${k}`);
+for (const [k, t] of sum((n) => `${n.callFrame.functionName || "(anonymous)"} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`))
+  console.log(`${pct(t)}  ${k}`);
 if (pattern) {
   const re = new RegExp(pattern);
   const incl = new Map<string, number>();

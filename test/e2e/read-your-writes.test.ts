@@ -3,9 +3,9 @@
 import * as ev from "@idp/events";
 import { formatPosition, parsePosition } from "@idp/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aggregate } from "../support/events.ts";
-import { type TestService, startTestService } from "../support/service.ts";
 import { usersService } from "../../services/users/src/index.ts";
+import { aggregate } from "../support/events.ts";
+import { startTestService, type TestService } from "../support/service.ts";
 
 let t: TestService;
 const I = "ryw-inst";

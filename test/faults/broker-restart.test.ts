@@ -1,15 +1,16 @@
 // Fault: the Kafka broker goes away mid-stream and comes back. This file runs its OWN single-node broker
-// (infra/kafka.sh on ports 39092/39093, data in .kafka-run-faults) so the shared one is never touched.
+// (infra/kafka.sh on ports 28092/28093, data in .kafka-run-faults) so the shared one is never touched.
 // The users service runs in-process against it; the broker is stopped while the service is applying,
 // stays down for a few seconds, and is started again (same data). The projector must reconnect and
 // resume by itself; the final read model equals the independent reference, each event applied once.
-import type { Position } from "@idp/events";
-import { EventPublisher } from "@idp/producer";
-import { generateHistory } from "@idp/producer/src/history.ts";
-import { KafkaJsAdmin, type RunningService, loadConfig, startService } from "@idp/runtime";
+
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { Position } from "@idp/events";
+import { EventPublisher } from "@idp/producer";
+import { generateHistory } from "@idp/producer/src/history.ts";
+import { KafkaJsAdmin, loadConfig, type RunningService, startService } from "@idp/runtime";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { usersService } from "../../services/users/src/index.ts";
 import { uniqueName } from "../support/env.ts";
@@ -20,8 +21,8 @@ const exec = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const brokerEnv = {
   ...process.env,
-  KAFKA_BROKER_PORT: "39092",
-  KAFKA_CONTROLLER_PORT: "39093",
+  KAFKA_BROKER_PORT: "28092",
+  KAFKA_CONTROLLER_PORT: "28093",
   KAFKA_RUN_DIR: `${root}.kafka-run-faults`,
 };
 const kafka = async (command: "start" | "stop" | "reset") => {
@@ -52,7 +53,7 @@ afterAll(async () => {
 });
 
 it("the projector reconnects by itself after a broker restart mid-stream and resumes where it was", async () => {
-  expect(brokers).toBe("127.0.0.1:39092"); // never the shared broker
+  expect(brokers).toBe("127.0.0.1:28092"); // never the shared broker
   const topic = uniqueName("t_fault_broker");
   const admin = new KafkaJsAdmin({ brokers: [brokers], clientId: "fault-test-admin" });
   await admin.ensureTopic(topic, 4);

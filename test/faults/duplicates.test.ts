@@ -4,13 +4,14 @@
 // third time. Retries carry the same event id. The read model must equal the reference computed over the
 // de-duplicated history, applied_events must count each unique event once, and every extra copy must be
 // dropped by the sequence guard (projector_events_duplicate_total).
+
+import { randomUUID } from "node:crypto";
 import type { Position } from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import { generateHistory, prng } from "@idp/producer/src/history.ts";
-import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
 import { usersService } from "../../services/users/src/index.ts";
-import { type TestService, createTopic, startTestService, waitForPositions } from "../support/service.ts";
+import { createTopic, startTestService, type TestService, waitForPositions } from "../support/service.ts";
 import { appliedEvents, chunksOf, expectUsersMatchReference, faultLine, relevantCount, within } from "./fault-support.ts";
 
 let t: TestService | undefined;

@@ -50,7 +50,9 @@ export async function expectUsersMatchReference(pool: pg.Pool, history: EventToP
 
 /** Prints `FAULT <name>: produced=… applied=… lost=… doubleApplied=…` (extra key=values appended). */
 export function faultLine(name: string, produced: number, applied: number, extra: Record<string, string | number> = {}): string {
-  const tail = Object.entries(extra).map(([k, v]) => ` ${k}=${v}`).join("");
+  const tail = Object.entries(extra)
+    .map(([k, v]) => ` ${k}=${v}`)
+    .join("");
   const line = `FAULT ${name}: produced=${produced} applied=${applied} lost=${Math.max(0, produced - applied)} doubleApplied=${Math.max(0, applied - produced)}${tail}`;
   console.log(line);
   return line;

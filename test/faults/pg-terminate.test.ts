@@ -2,13 +2,14 @@
 // (pg_terminate_backend on every connection named `projector:<schema>`), inside transactions or idle in
 // the pool. Batches hit by it fail with admin_shutdown / connection loss, are retried with backoff, and
 // the final read model equals the independent reference with every event applied exactly once.
-import { generateHistory, prng } from "@idp/producer/src/history.ts";
+
 import type { Position } from "@idp/events";
+import { generateHistory, prng } from "@idp/producer/src/history.ts";
 import { createPool } from "@idp/runtime";
 import { afterAll, expect, it } from "vitest";
 import { usersService } from "../../services/users/src/index.ts";
 import { databaseUrl } from "../support/env.ts";
-import { type TestService, createTopic, startTestService, waitForPositions } from "../support/service.ts";
+import { createTopic, startTestService, type TestService, waitForPositions } from "../support/service.ts";
 import { appliedEvents, chunksOf, expectUsersMatchReference, faultLine, relevantCount, sleep, waitForProgress, within } from "./fault-support.ts";
 
 const TERMINATIONS = 8;
@@ -55,10 +56,9 @@ it(`survives ${TERMINATIONS} rounds of pg_terminate_backend on the projector's c
     const deadline = Date.now() + 2_000;
     let rows: { killed: boolean; in_tx: boolean }[] = [];
     for (;;) {
-      const busy = await admin.query(
-        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL LIMIT 1",
-        [`projector:${t.schema}`],
-      );
+      const busy = await admin.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL LIMIT 1", [
+        `projector:${t.schema}`,
+      ]);
       if (busy.rowCount || Date.now() > deadline || (await appliedEvents(pool)) >= published) {
         ({ rows } = await admin.query(
           `SELECT pg_terminate_backend(pid) AS killed, xact_start IS NOT NULL AS in_tx FROM pg_stat_activity
@@ -94,7 +94,10 @@ it(`survives ${TERMINATIONS} rounds of pg_terminate_backend on the projector's c
   expect(uncaught, "uncaught exceptions (each one kills a service process)").toEqual([]);
   // The fault really hit batches in flight (they failed as transient and were retried), and none of them
   // was parked as if its data were bad.
-  expect(rounds.some((r) => r.inTransaction > 0), "no round hit a batch in flight").toBe(true);
+  expect(
+    rounds.some((r) => r.inTransaction > 0),
+    "no round hit a batch in flight",
+  ).toBe(true);
   expect(retries).toBeGreaterThan(0);
   expect((await pool.query("SELECT count(*)::int AS n FROM projector_parked_events")).rows[0].n).toBe(0);
   expect(applied).toBe(expected); // each event applied exactly once

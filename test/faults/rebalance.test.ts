@@ -3,10 +3,10 @@
 // partitions mid-stream), then A is stopped gracefully (SIGTERM: drain, commit, leave the group) and B
 // takes everything over. The read model equals the independent reference and every event was applied
 // exactly once: no partition handover lost or re-applied a batch.
-import type { Position } from "@idp/events";
+import { type Position, partitionForKey } from "@idp/events";
 import { EventPublisher, type EventToPublish } from "@idp/producer";
 import { generateHistory } from "@idp/producer/src/history.ts";
-import { createPool, partitionForKey } from "@idp/runtime";
+import { createPool } from "@idp/runtime";
 import { afterAll, expect, it } from "vitest";
 import { databaseUrl, kafkaBrokers, uniqueName } from "../support/env.ts";
 import { type ServiceProcess, spawnService } from "../support/process.ts";
@@ -67,25 +67,31 @@ class Trickle {
   private allowed = 0;
   private stopped = false;
   readonly done: Promise<void>;
-  constructor(
-    private readonly publisher: EventPublisher,
-    private readonly events: EventToPublish[],
-    private slice: number,
-    private pauseMs: number,
-  ) {
-    this.done = (async () => {
-      while (!this.stopped && this.sent < this.events.length) {
-        if (this.sent >= this.allowed) {
-          await sleep(10);
-          continue;
-        }
-        const end = Math.min(this.allowed, this.sent + this.slice);
-        this.positions.push(...(await this.publisher.publish(this.events.slice(this.sent, end))));
-        this.sent = end;
-        await sleep(this.pauseMs);
-      }
-    })();
+  private readonly publisher: EventPublisher;
+  private readonly events: EventToPublish[];
+  private slice: number;
+  private pauseMs: number;
+
+  constructor(publisher: EventPublisher, events: EventToPublish[], slice: number, pauseMs: number) {
+    this.publisher = publisher;
+    this.events = events;
+    this.slice = slice;
+    this.pauseMs = pauseMs;
+    this.done = this.run();
     this.done.catch(() => {}); // awaited by the test; never an unhandled rejection
+  }
+
+  private async run() {
+    while (!this.stopped && this.sent < this.events.length) {
+      if (this.sent >= this.allowed) {
+        await sleep(10);
+        continue;
+      }
+      const end = Math.min(this.allowed, this.sent + this.slice);
+      this.positions.push(...(await this.publisher.publish(this.events.slice(this.sent, end))));
+      this.sent = end;
+      await sleep(this.pauseMs);
+    }
   }
   pace(slice: number, pauseMs: number) {
     this.slice = slice;

@@ -2,9 +2,10 @@
 // delay after it was seen applying (inside a batch transaction or between two), and restarted with the
 // same consumer group. The final read model equals the independent reference and every event was applied
 // exactly once (applied_events is written in the same transaction as the rows and the offsets).
+
+import type { Position } from "@idp/events";
 import { EventPublisher } from "@idp/producer";
 import { generateHistory, prng } from "@idp/producer/src/history.ts";
-import type { Position } from "@idp/events";
 import { createPool } from "@idp/runtime";
 import { afterAll, expect, it } from "vitest";
 import { databaseUrl, kafkaBrokers, uniqueName } from "../support/env.ts";
@@ -20,11 +21,8 @@ let proc: ServiceProcess | undefined;
 
 /** Transactions the projector process has open right now (its pool names its connections). */
 const projectorTransactions = async () =>
-  (
-    await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL", [
-      `projector:${schema}`,
-    ])
-  ).rows[0].n as number;
+  (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL", [`projector:${schema}`])).rows[0]
+    .n as number;
 
 afterAll(async () => {
   await proc?.kill("SIGKILL");
@@ -76,7 +74,12 @@ it(`survives ${KILLS} SIGKILLs at random points of one stream: nothing lost, not
   await waitForPositions(pool, "users", positions, 120_000);
 
   const applied = await appliedEvents(pool);
-  faultLine("sigkill-10", expected, applied, { kills: kills.length, killsWithBacklog: midStream, killsInOpenTransaction: inTransaction, delaysMs: kills.map((k) => k.delayMs).join(",") });
+  faultLine("sigkill-10", expected, applied, {
+    kills: kills.length,
+    killsWithBacklog: midStream,
+    killsInOpenTransaction: inTransaction,
+    delaysMs: kills.map((k) => k.delayMs).join(","),
+  });
   expect(applied).toBe(expected); // each event applied exactly once
   await expectUsersMatchReference(pool, history, 500);
 });

@@ -3,9 +3,11 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { generateHistory } from "@idp/producer/src/history.ts";
+import { loadConfig, startService } from "@idp/runtime";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type TestService, signToken, startTestService, waitForPositions } from "../support/service.ts";
 import { usersService } from "../../services/users/src/index.ts";
+import { uniqueName } from "../support/env.ts";
+import { dropSchema, serviceEnv, signToken, startTestService, type TestService, waitForPositions } from "../support/service.ts";
 
 const exec = promisify(execFile);
 const bin = fileURLToPath(new URL("../../packages/cli/bin/idp-admin.mjs", import.meta.url));
@@ -60,4 +62,31 @@ it("exit codes: 2 usage, 4 unreachable, 5 unauthorized, 3 refused", async () => 
   expect((await cli(["status"], { IDP_ADMIN_TOKEN: await signToken({ instanceId: "x" }) })).code).toBe(5);
   expect((await cli(["rebuild", "--no-wait"])).code).toBe(0);
   expect((await cli(["rebuild", "--no-wait"])).code).toBe(3); // one is already running
+});
+
+it("every command works without a token against a service in dev mode (AUTH_MODE=dev, as npm start runs)", async () => {
+  const schema = uniqueName("cli_dev");
+  const dev = await startService(usersService, loadConfig("users", 0, serviceEnv(t.topic, schema, { AUTH_MODE: "dev", AUTH_JWT_SECRET: "" })));
+  try {
+    const run = async (args: string[]) => {
+      const env = { ...process.env };
+      delete env.IDP_ADMIN_TOKEN;
+      return exec(process.execPath, [bin, "--url", dev.url as string, ...args], { env }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    };
+    const status = await run(["status"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^projection users\s+consuming=true/m);
+    for (const args of [["lag", "cli-inst-0"], ["parked", "list"], ["audit"], ["pause"], ["resume"]]) {
+      const r = await run(args);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+    }
+    // Query routes still need the dev tenant header: only admin calls from this machine go without one.
+    expect((await fetch(`${dev.url}/v1/users`)).status).toBe(401);
+  } finally {
+    await dev.stop();
+    await dropSchema(schema);
+  }
 });

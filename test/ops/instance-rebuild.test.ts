@@ -2,10 +2,10 @@
 // while their processing keeps going; a dry run reports differences without changing anything.
 import { generateHistory } from "@idp/producer/src/history.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { adminCall, waitForRebuild } from "../support/admin.ts";
-import { type TestService, startTestService, waitForPositions } from "../support/service.ts";
-import { REF_COLUMNS, referenceUsers } from "../support/users-reference.ts";
 import { usersService } from "../../services/users/src/index.ts";
+import { adminCall, waitForRebuild } from "../support/admin.ts";
+import { startTestService, type TestService, waitForPositions } from "../support/service.ts";
+import { REF_COLUMNS, referenceUsers } from "../support/users-reference.ts";
 
 let t: TestService;
 const history = generateHistory({ seed: 33, instances: 3, orgsPerInstance: 2, usersPerOrg: 20, eventsPerUser: 5, prefix: "ir-" });
@@ -18,12 +18,17 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-const rows = async (where: string) => (await t.svc.pool.query(`SELECT ${REF_COLUMNS}, xmin::text AS xmin FROM users WHERE ${where} ORDER BY instance_id, id`)).rows;
+const rows = async (where: string) =>
+  (await t.svc.pool.query(`SELECT ${REF_COLUMNS}, xmin::text AS xmin FROM users WHERE ${where} ORDER BY instance_id, id`)).rows;
 const strip = (rs: Record<string, unknown>[]) => rs.map(({ xmin: _x, ...r }) => r);
-const sorted = <T extends { instance_id: string; id: string }>(xs: T[]) => xs.sort((a, b) => a.instance_id.localeCompare(b.instance_id) || a.id.localeCompare(b.id));
+const sorted = <T extends { instance_id: string; id: string }>(xs: T[]) =>
+  xs.sort((a, b) => a.instance_id.localeCompare(b.instance_id) || a.id.localeCompare(b.id));
 
 it("dry run reports what a rebuild would change, and changes nothing", async () => {
-  await t.svc.pool.query("UPDATE users SET username = 'corrupted' WHERE instance_id = $1 AND id IN (SELECT id FROM users WHERE instance_id = $1 ORDER BY id LIMIT 3)", [target]);
+  await t.svc.pool.query(
+    "UPDATE users SET username = 'corrupted' WHERE instance_id = $1 AND id IN (SELECT id FROM users WHERE instance_id = $1 ORDER BY id LIMIT 3)",
+    [target],
+  );
   await t.svc.pool.query("DELETE FROM users WHERE instance_id = $1 AND id = (SELECT max(id) FROM users WHERE instance_id = $1)", [target]);
   const before = await rows(`instance_id = '${target}'`);
   expect((await adminCall(t.url, "POST", "/rebuild", { instanceId: target, dryRun: true })).status).toBe(202);

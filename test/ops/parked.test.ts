@@ -1,12 +1,14 @@
 // Poison events through the running service and its admin API: a deterministic SQL failure parks the
 // event and the later events of its aggregate while other aggregates flow; after the fault is fixed, retry
-// applies the parked events in order; skip drops just that event.
+// applies the parked events in order; skip drops just that event. Retry works from an API-only process
+// too (no projector of its own), against the same schema.
 import * as ev from "@idp/events";
+import { loadConfig, startService } from "@idp/runtime";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { usersService } from "../../services/users/src/index.ts";
 import { adminCall } from "../support/admin.ts";
 import { aggregate } from "../support/events.ts";
-import { type TestService, startTestService, waitForPositions } from "../support/service.ts";
-import { usersService } from "../../services/users/src/index.ts";
+import { serviceEnv, startTestService, type TestService, waitForPositions } from "../support/service.ts";
 
 let t: TestService;
 const I = "pk-inst";
@@ -20,21 +22,31 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const user = async (id: string) => (await t.svc.pool.query("SELECT username, sequence FROM users WHERE instance_id = $1 AND id = $2", [I, id])).rows[0];
-const parked = async () => (await adminCall(t.url, "GET", `/parked?instanceId=${I}`)).json.result as { id: number; aggregate_id: string; aggregate_sequence: number; error: string; blocked_by: number | null }[];
+const parked = async () =>
+  (await adminCall(t.url, "GET", `/parked?instanceId=${I}`)).json.result as {
+    id: number;
+    aggregate_id: string;
+    aggregate_sequence: number;
+    error: string;
+    blocked_by: number | null;
+  }[];
 
 it("parks the poison event and its aggregate's later events; other aggregates flow; retry applies them in order", async () => {
   const a = aggregate(I, "a", "org");
   const b = aggregate(I, "b", "org");
   // Batches fold a row's events and write only the final row, so the poison travels in its own batch.
-  const publish = async (...events: Parameters<typeof t.publisher.publish>[0]) =>
-    waitForPositions(t.svc.pool, "users", await t.publisher.publish(events));
+  const publish = async (...events: Parameters<typeof t.publisher.publish>[0]) => waitForPositions(t.svc.pool, "users", await t.publisher.publish(events));
   await publish(a(ev.userHumanAdded, human("alice")), b(ev.userHumanAdded, human("bob")));
   await publish(a(ev.userUsernameChanged, { userName: "evil-alice" }));
   await publish(a(ev.userUsernameChanged, { userName: "alice-2" }), b(ev.userUsernameChanged, { userName: "bob-2" }), a(ev.userLocked, {}));
   expect(await user("a")).toEqual({ username: "alice", sequence: 1 });
   expect(await user("b")).toEqual({ username: "bob-2", sequence: 2 });
   const p = await parked();
-  expect(p.map((x) => [x.aggregate_id, x.aggregate_sequence])).toEqual([["a", 2], ["a", 3], ["a", 4]]);
+  expect(p.map((x) => [x.aggregate_id, x.aggregate_sequence])).toEqual([
+    ["a", 2],
+    ["a", 3],
+    ["a", 4],
+  ]);
   expect(p[0]?.error).toMatch(/no_evil/);
   expect(p[1]?.blocked_by).toBe(p[0]?.id);
 
@@ -58,7 +70,11 @@ it("parks the poison event and its aggregate's later events; other aggregates fl
 it("skip drops just that event; retry then applies the ones behind it", async () => {
   await t.svc.pool.query("ALTER TABLE users ADD CONSTRAINT no_evil CHECK (username NOT LIKE 'evil%')");
   const c = aggregate(I, "c", "org");
-  for (const e of [c(ev.userHumanAdded, human("carol")), c(ev.userUsernameChanged, { userName: "evil-carol" }), c(ev.userUsernameChanged, { userName: "carol-3" })]) {
+  for (const e of [
+    c(ev.userHumanAdded, human("carol")),
+    c(ev.userUsernameChanged, { userName: "evil-carol" }),
+    c(ev.userUsernameChanged, { userName: "carol-3" }),
+  ]) {
     await waitForPositions(t.svc.pool, "users", await t.publisher.publish([e]));
   }
   const [poison, behind] = await parked();
@@ -70,4 +86,41 @@ it("skip drops just that event; retry then applies the ones behind it", async ()
   expect((await adminCall(t.url, "POST", `/parked/${poison?.id}/skip`)).status).toBe(404);
   const audit = (await adminCall(t.url, "GET", "/audit")).json.result.map((x: { action: string }) => x.action);
   expect(audit).toEqual(expect.arrayContaining(["parked.skip", "parked.retry"]));
+});
+
+it("retries parked events from an API-only process (PROJECTOR_ENABLED=false)", async () => {
+  const apiOnly = await startService(usersService, loadConfig("users", 0, serviceEnv(t.topic, t.schema, { PROJECTOR_ENABLED: "false" })));
+  try {
+    const url = apiOnly.url as string;
+    await t.svc.pool.query("ALTER TABLE users DROP CONSTRAINT IF EXISTS no_evil");
+    await t.svc.pool.query("ALTER TABLE users ADD CONSTRAINT no_evil CHECK (username NOT LIKE 'evil%')");
+    const d = aggregate(I, "d", "org");
+    const events = [
+      d(ev.userHumanAdded, human("dave")),
+      d(ev.userUsernameChanged, { userName: "evil-dave" }),
+      d(ev.userUsernameChanged, { userName: "dave-3" }),
+    ];
+    for (const e of events) {
+      await waitForPositions(t.svc.pool, "users", await t.publisher.publish([e]));
+    }
+    const waiting = (await parked()).filter((x) => x.aggregate_id === "d");
+    expect(waiting.map((x) => x.aggregate_sequence)).toEqual([2, 3]);
+    await t.svc.pool.query("ALTER TABLE users DROP CONSTRAINT no_evil");
+
+    // This process consumes nothing: what needs a consumer is refused, the retry is not.
+    expect(apiOnly.projector).toBeUndefined();
+    expect((await adminCall(url, "POST", "/pause")).json).toMatchObject({ code: "projector_disabled" });
+    const retried = await adminCall(url, "POST", "/parked/retry", { instanceId: I, aggregateType: "user", aggregateId: "d" });
+    expect(retried.status).toBe(200);
+    expect(retried.json).toEqual({ applied: waiting.map((x) => x.id), duplicates: [] });
+    expect(await user("d")).toEqual({ username: "dave-3", sequence: 3 });
+
+    // The sequence was recorded with the rows: the live projector applies the next event, and only once.
+    await waitForPositions(t.svc.pool, "users", await t.publisher.publish([d(ev.userLocked, {})]));
+    expect(await user("d")).toMatchObject({ sequence: 4 });
+    const audit = (await adminCall(t.url, "GET", "/audit")).json.result as { action: string; params: { aggregateId?: string } }[];
+    expect(audit.find((x) => x.action === "parked.retry" && x.params.aggregateId === "d")).toBeDefined();
+  } finally {
+    await apiOnly.stop();
+  }
 });

@@ -2,10 +2,10 @@
 // equals both a control projection that stayed live the whole time and a reference computed from the events.
 import { generateHistory } from "@idp/producer/src/history.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { adminCall, waitForRebuild } from "../support/admin.ts";
-import { type TestService, startTestService, waitForPositions } from "../support/service.ts";
-import { REF_COLUMNS, referenceUsers } from "../support/users-reference.ts";
 import { usersService } from "../../services/users/src/index.ts";
+import { adminCall, waitForRebuild } from "../support/admin.ts";
+import { startTestService, type TestService, waitForPositions } from "../support/service.ts";
+import { REF_COLUMNS, referenceUsers } from "../support/users-reference.ts";
 
 let t: TestService;
 let control: TestService;
@@ -28,6 +28,9 @@ it("rebuilds into a shadow schema while producing and querying, then switches at
   const started = await adminCall(t.url, "POST", "/rebuild", {});
   expect(started.status).toBe(202);
   expect(started.json).toMatchObject({ kind: "full", state: "running", shadowSchema: `${t.schema}_rebuild` });
+  // The shadow's consumer is still joining its group: a second rebuild is refused meanwhile.
+  const second = await adminCall(t.url, "POST", "/rebuild", {});
+  expect([second.status, second.json.code]).toEqual([409, "rebuild_running"]);
 
   // Keep producing and querying while the rebuild runs.
   let published = cut;
@@ -63,7 +66,7 @@ it("rebuilds into a shadow schema while producing and querying, then switches at
   expect(audit.json.result.map((a: { action: string }) => a.action)).toContain("rebuild.start");
 });
 
-it("refuses a second rebuild while one runs, and rolls back to the old schema on request", async () => {
+it("rolls back to the old schema on request, and refuses schemas that are not old ones", async () => {
   const status = await adminCall(t.url, "GET", "/status");
   expect(status.json.oldSchemas.length).toBe(1);
   const rolled = await adminCall(t.url, "POST", "/rebuild/rollback", { oldSchema: status.json.oldSchemas[0] });
@@ -72,4 +75,6 @@ it("refuses a second rebuild while one runs, and rolls back to the old schema on
   const res = await t.get("/v1/users?limit=1", "rb-inst-1");
   expect(res.status).toBe(200);
   expect((await adminCall(t.url, "POST", "/rebuild/rollback", { oldSchema: "users" })).status).toBe(400);
+  const missing = await adminCall(t.url, "POST", "/rebuild/rollback", { oldSchema: `${t.schema}_old_19700101000000` });
+  expect([missing.status, missing.json.code]).toEqual([404, "not_found"]);
 });

@@ -22,7 +22,7 @@ const SAMPLE: Record<string, string> = {
   boolean: "false",
   "timestamp with time zone": "now()",
   jsonb: "'{}'",
-  "ARRAY": "'{}'",
+  ARRAY: "'{}'",
   interval: "'1 hour'",
   bytea: "'\\x00'",
 };
@@ -46,19 +46,19 @@ describe.each(services.map((s) => [s.name, s] as const))("%s", (_name, def) => {
         );
         for (const instance of ["tenant-a", "tenant-b"]) {
           const required = cols.filter((c) => c.required || c.column_name === "instance_id");
-          const values = required.map((c) =>
-            c.column_name === "instance_id" ? `'${instance}'` : (SAMPLE[c.data_type] ?? "'x'"),
-          );
+          const values = required.map((c) => (c.column_name === "instance_id" ? `'${instance}'` : (SAMPLE[c.data_type] ?? "'x'")));
           await pool.query(`INSERT INTO ${table} (${required.map((c) => `"${c.column_name}"`).join(", ")}) VALUES (${values.join(", ")})`);
         }
         // No WHERE clause at all: only the row-level security policy stands between the tenants.
-        const seen = await withTenant(pool, "tenant-a", async (db) => (await db.query(`SELECT instance_id FROM ${table}`)).rows);
+        const seen = await withTenant(pool, { instanceId: "tenant-a" }, async (db) => (await db.query(`SELECT instance_id FROM ${table}`)).rows);
         expect(seen, table).toEqual([{ instance_id: "tenant-a" }]);
-        const none = await withTenant(pool, "tenant-c", async (db) => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n);
+        const none = await withTenant(pool, { instanceId: "tenant-c" }, async (db) => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n);
         expect(none, table).toBe(0);
       }
       // The query role cannot write, even if a handler tried.
-      await expect(withTenant(pool, "tenant-a", (db) => db.query(`DELETE FROM ${tables[0]}`))).rejects.toThrow(/read-only transaction|permission denied/);
+      await expect(withTenant(pool, { instanceId: "tenant-a" }, (db) => db.query(`DELETE FROM ${tables[0]}`))).rejects.toThrow(
+        /read-only transaction|permission denied/,
+      );
     } finally {
       await pool.end();
     }

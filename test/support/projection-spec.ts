@@ -3,16 +3,7 @@
 // guard, fold, set-based writes, offsets), only without a broker.
 import { type EventToPublish, encodeEvent } from "@idp/producer";
 import type { ProducedRecord } from "@idp/runtime";
-import {
-  type AdminPort,
-  BatchApplier,
-  type ConsumedRecord,
-  type ServiceDefinition,
-  createLogger,
-  createPool,
-  migrate,
-  serviceMigrations,
-} from "@idp/runtime";
+import { type AdminPort, BatchApplier, type ConsumedRecord, createLogger, createPool, migrate, type ServiceDefinition, serviceMigrations } from "@idp/runtime";
 import type pg from "pg";
 import { databaseUrl, uniqueName } from "./env.ts";
 
@@ -30,9 +21,9 @@ export interface ProjectionSpec {
    * Applies the events as one batch (one transaction); throws if it fails. A failed batch leaves the
    * offsets where they were, so giving the same events again is a redelivery, as Kafka would do it.
    */
-  given(...events: EventToPublish[]): Promise<{ applied: number; duplicates: number; parked: number }>;
+  given(...events: EventToPublish[]): Promise<{ applied: number; duplicates: number; parked: number; statements: number }>;
   /** Like given, with records as they are on the wire (e.g. a corrupt payload). */
-  givenRecords(...records: ProducedRecord[]): Promise<{ applied: number; duplicates: number; parked: number }>;
+  givenRecords(...records: ProducedRecord[]): Promise<{ applied: number; duplicates: number; parked: number; statements: number }>;
   /** All rows of a table (or view), ordered by the given columns. */
   rows(table: string, orderBy?: string): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;

@@ -1,16 +1,27 @@
 // Starts a real service (projector + API) against real Kafka and PostgreSQL, isolated by a unique topic,
 // schema and consumer group; signs test tokens; waits for positions instead of sleeping.
-import { type Position, formatPosition } from "@idp/events";
+import { formatPosition, type Position } from "@idp/events";
 import { EventPublisher } from "@idp/producer";
-import { KafkaJsAdmin, type RunningService, type ServiceDefinition, loadConfig, startService } from "@idp/runtime";
+import { KafkaJsAdmin, loadConfig, type RunningService, type ServiceDefinition, startService } from "@idp/runtime";
 import { SignJWT } from "jose";
 import type pg from "pg";
 import { databaseUrl, kafkaBrokers, uniqueName } from "./env.ts";
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 export const TEST_AUDIENCE = "idp-projectors";
+export const TEST_ISSUER = "https://issuer.idp.test";
 
-export async function signToken(claims: { instanceId: string; orgId?: string; scope?: string; expiresIn?: string; audience?: string; secret?: string }) {
+export async function signToken(claims: {
+  instanceId: string;
+  orgId?: string;
+  scope?: string;
+  /** The token's subject (the caller's user id); "test-user" by default. */
+  subject?: string;
+  expiresIn?: string;
+  audience?: string;
+  issuer?: string;
+  secret?: string;
+}) {
   const jwt = new SignJWT({
     // An empty instance id means "no instance claim" (operator tokens).
     ...(claims.instanceId === "" && claims.scope === "projections:admin" ? {} : { instance_id: claims.instanceId }),
@@ -18,7 +29,8 @@ export async function signToken(claims: { instanceId: string; orgId?: string; sc
     scope: claims.scope ?? "projections:read",
   })
     .setProtectedHeader({ alg: "HS256" })
-    .setSubject("test-user")
+    .setSubject(claims.subject ?? "test-user")
+    .setIssuer(claims.issuer ?? TEST_ISSUER)
     .setIssuedAt()
     .setAudience(claims.audience ?? TEST_AUDIENCE)
     .setExpirationTime(claims.expiresIn ?? "5m");
@@ -46,6 +58,7 @@ export function serviceEnv(topic: string, schema: string, overrides: Record<stri
     AUTH_MODE: "jwt",
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     AUTH_AUDIENCE: TEST_AUDIENCE,
+    AUTH_ISSUER: TEST_ISSUER,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
     // A killed member's partitions move on after 6 s (the broker's minimum) instead of 30 s.
     KAFKA_SESSION_TIMEOUT_MS: "6000",
@@ -118,7 +131,9 @@ export async function waitForPositions(db: pg.Pool | pg.Client, projection: stri
     });
     if (done) return;
     if (Date.now() > deadline) {
-      throw new Error(`projection ${projection} did not reach ${positions.map(formatPosition).slice(-3).join(", ")} within ${timeoutMs} ms; at ${JSON.stringify(rows)}`);
+      throw new Error(
+        `projection ${projection} did not reach ${positions.map(formatPosition).slice(-3).join(", ")} within ${timeoutMs} ms; at ${JSON.stringify(rows)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

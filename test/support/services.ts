@@ -1,13 +1,13 @@
 // Every projector service of the repo, discovered from services/*/src/index.ts, so that cross-cutting
 // tests (tenant isolation, RLS coverage, fuzzing) cover services added later without being edited.
-import type { ServiceDefinition } from "@idp/runtime";
+
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { ServiceDefinition } from "@idp/runtime";
 
 const servicesDir = fileURLToPath(new URL("../../services", import.meta.url));
 
-const isService = (v: unknown): v is ServiceDefinition =>
-  typeof v === "object" && v !== null && "projection" in v && "routes" in v && "migrationsDir" in v;
+const isService = (v: unknown): v is ServiceDefinition => typeof v === "object" && v !== null && "projection" in v && "routes" in v && "migrationsDir" in v;
 
 export async function allServices(): Promise<ServiceDefinition[]> {
   const out: ServiceDefinition[] = [];

@@ -1,5 +1,5 @@
-// An independent reference of the users read model, written directly from the event semantics in
-// shared/zitadel-reference.md (not from the service's reducers), for crash and fault tests.
+// An independent reference of the users read model, written directly from ZITADEL's event semantics
+// (not from the service's reducers), for crash and fault tests.
 import type { EventToPublish } from "@idp/producer";
 
 export interface RefUser {
@@ -47,7 +47,7 @@ export function referenceUsers(events: EventToPublish[]): Map<string, RefUser> {
           email: human ? (p.email as string) : null,
           is_email_verified: human ? false : null,
           phone: human ? ((p.phone as string | null) ?? null) : null,
-          display_name: human ? ((p.displayName as string | null) || null) : null,
+          display_name: human ? (p.displayName as string | null) || null : null,
           has_secret: human ? null : false,
         });
         break;

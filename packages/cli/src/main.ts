@@ -2,6 +2,8 @@
 // parked events, audit). Readable tables, a progress bar with rate and ETA, and exit codes for scripts.
 import { parseArgs } from "node:util";
 
+if (process.argv[2] === "token") process.exit(await (await import("./token.ts")).tokenCommand(process.argv.slice(3)));
+
 const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, unreachable: 4, unauthorized: 5 } as const;
 const PORTS: Record<string, number> = { users: 8081, sessions: 8082, grants: 8083, "auth-methods": 8084, pats: 8085, "lockout-policies": 8086 };
 
@@ -26,11 +28,11 @@ The bearer token (scope projections:admin) comes from IDP_ADMIN_TOKEN; none is n
 exit codes: 0 ok, 1 failed, 2 usage, 3 refused (conflict, e.g. truncated history), 4 unreachable, 5 unauthorized`;
 
 class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode: number) {
     super(message);
+    this.exitCode = exitCode;
   }
 }
 
@@ -75,6 +77,7 @@ async function call(method: string, path: string, body?: unknown): Promise<Recor
     res = await fetch(`${baseUrl()}/admin${path}`, {
       method,
       headers: {
+        // No token: a service in AUTH_MODE=dev accepts admin calls from this machine without one.
         ...(token ? { authorization: `Bearer ${token}` } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
@@ -96,7 +99,11 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
   if (rows.length === 0) return "(none)";
   const cell = (v: unknown) => (v === null || v === undefined ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => Math.min(60, cell(r[c]).length))));
-  const line = (vals: string[]) => vals.map((v, i) => v.slice(0, 60).padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.slice(0, 60).padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [line(columns), line(widths.map((w) => "-".repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
 }
 
@@ -142,7 +149,11 @@ async function main(): Promise<number> {
     case "status": {
       const s = await call("GET", "/status");
       console.log(`projection ${s.projection}  consuming=${s.consuming}  paused=${s.paused}  parked=${s.parkedEvents}`);
-      console.log(table(s.partitions as Record<string, unknown>[], ["topic", "partition", "nextOffset", "endOffset", "lag", "appliedEvents", "updatedAt"]));
+      const partitions = s.partitions as Record<string, unknown>[];
+      console.log(table(partitions, ["topic", "partition", "nextOffset", "endOffset", "lag", "appliedEvents", "updatedAt"]));
+      for (const p of partitions.filter((x) => x.logMismatch)) {
+        console.log(`STOPPED ${p.topic}/${p.partition}: ${p.logMismatch}; rebuild to recover (idp-admin rebuild)`);
+      }
       const r = s.rebuild as Record<string, unknown> | null;
       if (r) console.log(`rebuild: ${r.kind} ${r.state} (${r.shadowSchema}) ${progressLine(r.progress as Parameters<typeof progressLine>[0])}`);
       if ((s.shadows as string[]).length) console.log(`interrupted rebuild shadows: ${(s.shadows as string[]).join(", ")} (run rebuild again to resume)`);
@@ -180,7 +191,9 @@ async function main(): Promise<number> {
       }
       if (sub) throw new CliError(`unknown rebuild command ${sub}\n\n${USAGE}`, EXIT.usage);
       const started = await call("POST", "/rebuild", { ...(opts.instance ? { instanceId: opts.instance } : {}), dryRun: opts["dry-run"] === true });
-      console.log(`rebuild started: ${started.kind}${opts.instance ? ` of ${opts.instance}` : ""} into ${started.shadowSchema}${opts["dry-run"] ? " (dry run)" : ""}`);
+      console.log(
+        `rebuild started: ${started.kind}${opts.instance ? ` of ${opts.instance}` : ""} into ${started.shadowSchema}${opts["dry-run"] ? " (dry run)" : ""}`,
+      );
       if (opts["no-wait"]) return EXIT.ok;
       const done = await waitRebuild();
       if (done.state === "failed") throw new CliError(`rebuild failed: ${done.error}`, EXIT.failed);
@@ -192,7 +205,19 @@ async function main(): Promise<number> {
       if (sub === "list" || sub === undefined) {
         const qs = new URLSearchParams({ ...(opts.status ? { status: opts.status } : {}), ...(opts.instance ? { instanceId: opts.instance } : {}) });
         const r = await call("GET", `/parked?${qs}`);
-        console.log(table(r.result as Record<string, unknown>[], ["id", "instance_id", "aggregate_type", "aggregate_id", "aggregate_sequence", "event_type", "blocked_by", "status", "error"]));
+        console.log(
+          table(r.result as Record<string, unknown>[], [
+            "id",
+            "instance_id",
+            "aggregate_type",
+            "aggregate_id",
+            "aggregate_sequence",
+            "event_type",
+            "blocked_by",
+            "status",
+            "error",
+          ]),
+        );
         return EXIT.ok;
       }
       if (sub === "show") {

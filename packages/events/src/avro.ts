@@ -28,13 +28,7 @@ export interface AvroRecord {
   readonly doc?: string;
   readonly fields: readonly AvroField[];
 }
-export type AvroSchema =
-  | AvroPrimitive
-  | AvroArray
-  | AvroMap
-  | AvroEnum
-  | AvroRecord
-  | readonly AvroSchema[];
+export type AvroSchema = AvroPrimitive | AvroArray | AvroMap | AvroEnum | AvroRecord | readonly AvroSchema[];
 
 type Nullable<U> = U extends readonly (infer M)[] ? ("null" extends M ? true : false) : false;
 
@@ -49,16 +43,16 @@ export type AvroValue<S> = S extends "null"
         : S extends "bytes"
           ? Buffer
           : S extends { readonly type: "array"; readonly items: infer I }
-              ? AvroValue<I>[]
-              : S extends { readonly type: "map"; readonly values: infer V }
-                ? Record<string, AvroValue<V>>
-                : S extends { readonly type: "enum"; readonly symbols: readonly (infer E)[] }
-                  ? E
-                  : S extends { readonly type: "record"; readonly fields: infer F extends readonly AvroField[] }
-                    ? AvroRecordValue<F>
-                    : S extends readonly (infer M)[]
-                      ? AvroValue<M>
-                      : never;
+            ? AvroValue<I>[]
+            : S extends { readonly type: "map"; readonly values: infer V }
+              ? Record<string, AvroValue<V>>
+              : S extends { readonly type: "enum"; readonly symbols: readonly (infer E)[] }
+                ? E
+                : S extends { readonly type: "record"; readonly fields: infer F extends readonly AvroField[] }
+                  ? AvroRecordValue<F>
+                  : S extends readonly (infer M)[]
+                    ? AvroValue<M>
+                    : never;
 
 export type AvroRecordValue<F extends readonly AvroField[]> = {
   [K in F[number] as Nullable<K["type"]> extends true ? never : K["name"]]: AvroValue<K["type"]>;

@@ -1,4 +1,5 @@
 // Record headers: the routing metadata of every event, readable without decoding the Avro payload.
+import { isUtf8 } from "node:buffer";
 import { z } from "zod";
 
 export const DEFAULT_TOPIC = "identity.events";
@@ -17,6 +18,9 @@ export const HEADER = {
   createdAt: "created-at",
   contentType: "content-type",
 } as const;
+
+/** Optional W3C Trace Context headers: they join a consumer's spans to the producer's trace, never the envelope. */
+export const TRACE_CONTEXT_HEADER = { parent: "traceparent", state: "tracestate" } as const;
 
 export const AVRO_CONTENT_TYPE = "application/avro";
 
@@ -62,7 +66,7 @@ export function envelopeToHeaders(e: EventEnvelope): RecordHeaders {
 }
 
 export class InvalidEnvelopeError extends Error {
-  override readonly name = "InvalidEnvelopeError";
+  override readonly name: string = "InvalidEnvelopeError";
 }
 
 /** Parses record headers; throws InvalidEnvelopeError naming the faulty header. */
@@ -95,4 +99,77 @@ export function headersToEnvelope(h: Readonly<Record<string, string | undefined>
     throw new InvalidEnvelopeError(`invalid header ${issue?.path.join(".")}: ${issue?.message}`);
   }
   return parsed.data;
+}
+
+/** A record's headers as on the wire: values are bytes and a name may appear more than once. */
+export type HeaderBytes = readonly (readonly [name: string, value: Uint8Array])[];
+
+/** A record breaks the wire contract in a way no retry can change (its bytes are what they are). */
+export class ContractViolationError extends InvalidEnvelopeError {
+  override readonly name = "ContractViolationError";
+  constructor(detail: string) {
+    super(`contract violation: ${detail}`);
+  }
+}
+
+const CONTRACT_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADER));
+
+/**
+ * Bytes as readable text for logs and operators: valid UTF-8 stays as it is; NUL and other control
+ * characters, invalid bytes and the backslash are escaped (\xNN, \\). Not reversible in general: store
+ * the bytes beside it.
+ */
+export function renderBytes(b: Uint8Array, max = 400): string {
+  let out = "";
+  let i = 0;
+  while (i < b.length && out.length < max) {
+    const c = b[i] as number;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n === 1) {
+      out += c === 0x5c ? "\\\\" : c < 0x20 || c === 0x7f ? `\\x${c.toString(16).padStart(2, "0")}` : String.fromCharCode(c);
+      i++;
+    } else if (n > 1 && i + n <= b.length && isUtf8(b.subarray(i, i + n))) {
+      out += Buffer.from(b.subarray(i, i + n)).toString("utf8");
+      i += n;
+    } else {
+      out += `\\x${c.toString(16).padStart(2, "0")}`;
+      i++;
+    }
+  }
+  return i < b.length || out.length > max ? `${out.slice(0, max)}…` : out;
+}
+
+/** What a UTF-8 contract value must not be: why, or undefined when it is fine. */
+function textFault(b: Uint8Array): string | undefined {
+  if (b.includes(0)) return "contains a NUL byte";
+  if (!isUtf8(b)) return "is not valid UTF-8";
+  return undefined;
+}
+
+/**
+ * The contract's rules on a record's raw bytes, which headersToEnvelope cannot see on decoded strings:
+ * each contract header at most once, as UTF-8 without NUL; the key present, UTF-8, and equal to the
+ * instance-id header (it routes the instance's events to one partition, in order). Other headers are
+ * the producer's own (tracing, …): opaque bytes, never interpreted. Throws ContractViolationError.
+ */
+export function checkRecordBytes(key: Uint8Array | null, headers: HeaderBytes): void {
+  const seen = new Map<string, Uint8Array>();
+  for (const [name, value] of headers) {
+    if (!CONTRACT_HEADERS.has(name)) continue;
+    if (seen.has(name)) throw new ContractViolationError(`header ${name} appears more than once`);
+    seen.set(name, value);
+    const fault = textFault(value);
+    if (fault) throw new ContractViolationError(`header ${name} ${fault}: "${renderBytes(value, 80)}"`);
+  }
+  const instance = seen.get(HEADER.instanceId);
+  if (key === null) throw new ContractViolationError(`the record has no key (it must equal instance-id${instance ? ` "${renderBytes(instance, 80)}"` : ""})`);
+  const fault = textFault(key);
+  if (fault) throw new ContractViolationError(`the key ${fault}: "${renderBytes(key, 80)}"`);
+  if (instance !== undefined && !Buffer.from(key).equals(instance)) {
+    throw new ContractViolationError(`key "${renderBytes(key, 80)}" differs from instance-id "${renderBytes(instance, 80)}"`);
+  }
+  const contentType = seen.get(HEADER.contentType);
+  if (contentType !== undefined && Buffer.from(contentType).toString() !== AVRO_CONTENT_TYPE) {
+    throw new ContractViolationError(`content-type "${renderBytes(contentType, 80)}" is not ${AVRO_CONTENT_TYPE}`);
+  }
 }

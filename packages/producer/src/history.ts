@@ -83,7 +83,14 @@ export function generateHistory(o: HistoryOptions = {}): EventToPublish[] {
     const last = r.pick(LAST);
     const isMachine = r.chance(0.2);
     if (isMachine) {
-      s.push(event(ev.userMachineAdded, e(), { userName: `svc-${n}-${id}`, name: `Service ${n}`, description: r.chance(0.5) ? "integration" : null, accessTokenType: r.int(2) }));
+      s.push(
+        event(ev.userMachineAdded, e(), {
+          userName: `svc-${n}-${id}`,
+          name: `Service ${n}`,
+          description: r.chance(0.5) ? "integration" : null,
+          accessTokenType: r.int(2),
+        }),
+      );
     } else {
       s.push(
         event(ev.userHumanAdded, e(), {
@@ -169,4 +176,90 @@ export function generateHistory(o: HistoryOptions = {}): EventToPublish[] {
     }
   }
   return [...out, ...tail];
+}
+
+/**
+ * The rest of an identity system around the users of `history` (from generateHistory), so that every
+ * read model has rows: per instance a default lockout policy and one org policy; per org a project with
+ * roles, and user grants for some of its humans; per live human a session and some auth methods; per live
+ * machine user a personal access token. Appended after `history` (sequences continue each aggregate).
+ */
+export function serviceEvents(history: readonly EventToPublish[], seed = 1): EventToPublish[] {
+  const r = prng(seed);
+  const last = new Map<string, EventToPublish>();
+  for (const e of history) last.set(e.aggregateId, e);
+  let clock = Math.max(0, ...history.map((e) => e.createdAt?.getTime() ?? 0));
+  const seq = new Map([...last].map(([id, e]) => [id, e.aggregateSequence]));
+  const env = (instanceId: string, aggregateId: string, resourceOwner: string) => {
+    const n = (seq.get(aggregateId) ?? 0) + 1;
+    seq.set(aggregateId, n);
+    clock += 1 + r.int(1000);
+    return { instanceId, aggregateId, aggregateSequence: n, resourceOwner, creator: "demo", createdAt: new Date(clock) };
+  };
+  const firstOf = new Map<string, EventToPublish>();
+  for (const e of history) if (!firstOf.has(e.aggregateId)) firstOf.set(e.aggregateId, e);
+  const users = [...firstOf.values()].filter(
+    (e) => (e.eventType === ev.userHumanAdded.type || e.eventType === ev.userMachineAdded.type) && last.get(e.aggregateId)?.eventType !== ev.userRemoved.type,
+  );
+  const orgs = [...firstOf.values()].filter((e) => e.eventType === ev.orgDomainVerified.type && last.get(e.aggregateId)?.eventType !== ev.orgRemoved.type);
+  const instances = [...new Set(history.map((e) => e.instanceId))];
+
+  const out: EventToPublish[] = [];
+  for (const instanceId of instances) {
+    out.push(
+      event(ev.instanceLockoutPolicyAdded, env(instanceId, instanceId, instanceId), { maxPasswordAttempts: 5, maxOTPAttempts: 3, showLockOutFailures: true }),
+    );
+  }
+  const withPolicy = new Set<string>();
+  for (const org of orgs) {
+    const { instanceId, aggregateId: orgId } = org;
+    // Each instance's first org has a policy of its own; the others one time in two.
+    if (!withPolicy.has(instanceId) || r.chance(0.5)) {
+      withPolicy.add(instanceId);
+      out.push(event(ev.orgLockoutPolicyAdded, env(instanceId, orgId, orgId), { maxPasswordAttempts: 3 + r.int(5), showLockOutFailures: r.chance(0.5) }));
+    }
+    const projectId = `${orgId}-project`;
+    out.push(event(ev.projectAdded, env(instanceId, projectId, orgId), {}));
+    for (const key of ["admin", "viewer"]) out.push(event(ev.projectRoleAdded, env(instanceId, projectId, orgId), { key }));
+  }
+  for (const u of users) {
+    const { instanceId, aggregateId: userId, resourceOwner: orgId } = u;
+    const user = () => env(instanceId, userId, orgId);
+    if (u.eventType === ev.userMachineAdded.type) {
+      const expiration = Date.parse("2099-12-31T00:00:00Z");
+      out.push(event(ev.userPatAdded, user(), { tokenId: `${userId}-pat`, expiration, scopes: ["openid", "urn:zitadel:iam:org:project:id:zitadel:aud"] }));
+      continue;
+    }
+    if (r.chance(0.6)) out.push(event(ev.userHumanMfaOtpAdded, user(), {}), event(ev.userHumanMfaOtpVerified, user(), {}));
+    // Every human has metadata (the users API filters on it); some log in through an external IdP.
+    out.push(event(ev.userMetadataSet, user(), { key: "tier", value: Buffer.from(r.chance(0.3) ? "gold" : "standard") }));
+    if (r.chance(0.3))
+      out.push(event(ev.userIdpLinkAdded, user(), { idpConfigId: `${orgId}-idp`, userId: `ext-${userId}`, displayName: `${userId}@idp.example` }));
+    if (r.chance(0.4)) {
+      const webAuthNTokenId = `${userId}-passkey`;
+      out.push(
+        event(ev.userHumanPasswordlessTokenAdded, user(), { webAuthNTokenId, rpID: "example.com" }),
+        event(ev.userHumanPasswordlessTokenVerified, user(), {
+          webAuthNTokenId,
+          keyId: Buffer.from(webAuthNTokenId),
+          signCount: 1,
+          webAuthNTokenName: "laptop",
+        }),
+      );
+    }
+    if (r.chance(0.7) && orgs.some((o) => o.aggregateId === orgId)) {
+      const grant = () => env(instanceId, `${userId}-grant`, orgId);
+      out.push(event(ev.userGrantAdded, grant(), { userId, projectId: `${orgId}-project`, roleKeys: r.chance(0.3) ? ["admin", "viewer"] : ["viewer"] }));
+    }
+    const sessionId = `${userId}-session`;
+    const session = () => env(instanceId, sessionId, instanceId);
+    const checkedAt = clock;
+    out.push(
+      event(ev.sessionAdded, session(), { user_agent: { fingerprint_id: `fp-${r.int(1000)}`, ip: "192.0.2.10", header: { "user-agent": ["demo/1.0"] } } }),
+      event(ev.sessionUserChecked, session(), { userID: userId, userResourceOwner: orgId, checkedAt }),
+      event(ev.sessionPasswordChecked, session(), { checkedAt }),
+      event(ev.sessionTokenSet, session(), { tokenID: `${sessionId}-token` }),
+    );
+  }
+  return out;
 }

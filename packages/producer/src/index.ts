@@ -1,25 +1,26 @@
 // Producer SDK: validated, idempotent publishing of identity events, keyed by instance id, returning the
 // position of every event written (for read-your-writes).
+
+import { randomUUID } from "node:crypto";
 import {
-  DEFAULT_TOPIC,
   type AvroField,
   type AvroRecordValue,
-  type EventDefinition,
-  type Position,
+  DEFAULT_TOPIC,
   catalog as defaultCatalog,
+  type EventCatalog,
+  type EventDefinition,
   envelopeSchema,
   envelopeToHeaders,
   formatPosition,
-  type EventCatalog,
+  type Position,
 } from "@idp/events";
-import { KafkaJsProducer, type ProducedRecord, type ProducerPort, createLogger } from "@idp/runtime";
-import { randomUUID } from "node:crypto";
+import { createLogger, inSpan, KafkaJsProducer, type ProducedRecord, type ProducerPort, SpanKind, traceHeaders } from "@idp/runtime";
 
 export interface EventToPublish {
   eventType: string;
   instanceId: string;
   aggregateId: string;
-  /** Per-aggregate version, 1, 2, 3… (consumers drop an event at or below the last applied one). */
+  /** Per-aggregate version 1, 2, 3…, increasing in publish order (see the README's sequence rule). */
   aggregateSequence: number;
   resourceOwner: string;
   payload: Record<string, unknown>;
@@ -27,7 +28,7 @@ export interface EventToPublish {
   aggregateType?: string;
   creator?: string;
   createdAt?: Date;
-  /** Stable id for tracing; generated when absent. */
+  /** The event's identity (tells a retry from a second event at the same sequence); `event()` sets it. */
   eventId?: string;
   /** Defaults to the newest schema version. */
   schemaVersion?: number;
@@ -36,12 +37,10 @@ export interface EventToPublish {
 type Envelope = Omit<EventToPublish, "eventType" | "payload">;
 
 /** A typed event: the payload is checked against the definition's newest schema at compile time. */
-export function event<F extends readonly AvroField[]>(
-  definition: EventDefinition<string, F>,
-  envelope: Envelope,
-  payload: AvroRecordValue<F>,
-): EventToPublish {
-  return { ...envelope, eventType: definition.type, payload: payload as Record<string, unknown> };
+export function event<F extends readonly AvroField[]>(definition: EventDefinition<string, F>, envelope: Envelope, payload: AvroRecordValue<F>): EventToPublish {
+  // The event's identity is fixed here: publishing the same event object again is a retry of one event
+  // (consumers drop it), not a second event with the same sequence (a contract violation).
+  return { ...envelope, eventId: envelope.eventId ?? randomUUID(), eventType: definition.type, payload: payload as Record<string, unknown> };
 }
 
 /** Validates an event (envelope and payload) and encodes it as a Kafka record: key, Avro value, headers. */
@@ -76,16 +75,19 @@ export interface PublisherOptions {
 }
 
 export class EventPublisher {
-  private constructor(
-    private readonly producer: ProducerPort,
-    readonly topic: string,
-    private readonly catalog: EventCatalog,
-  ) {}
+  private readonly producer: ProducerPort;
+  readonly topic: string;
+  private readonly catalog: EventCatalog;
+
+  private constructor(producer: ProducerPort, topic: string, catalog: EventCatalog) {
+    this.producer = producer;
+    this.topic = topic;
+    this.catalog = catalog;
+  }
 
   static async connect(opts: PublisherOptions): Promise<EventPublisher> {
     const producer =
-      opts.producer ??
-      new KafkaJsProducer({ brokers: opts.brokers, clientId: opts.clientId ?? "idp-producer", logger: createLogger("producer", "warn") });
+      opts.producer ?? new KafkaJsProducer({ brokers: opts.brokers, clientId: opts.clientId ?? "idp-producer", logger: createLogger("producer", "warn") });
     await producer.connect();
     return new EventPublisher(producer, opts.topic ?? DEFAULT_TOPIC, opts.catalog ?? defaultCatalog);
   }
@@ -97,7 +99,20 @@ export class EventPublisher {
 
   /** Publishes events in order (per instance, they land in one partition in this order). */
   async publish(events: EventToPublish[]): Promise<Position[]> {
-    return this.producer.send(this.topic, events.map((e) => this.encode(e)));
+    const records = events.map((e) => this.encode(e));
+    // A producer span around the send; its context rides in each record's `traceparent` header so the
+    // projector's apply span joins the caller's trace (no header while tracing is off).
+    const attributes = {
+      "messaging.system": "kafka",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": this.topic,
+      "messaging.batch.message_count": records.length,
+    };
+    return inSpan(`publish ${this.topic}`, { kind: SpanKind.PRODUCER, attributes }, () => {
+      const trace = traceHeaders();
+      const traced = Object.keys(trace).length === 0 ? records : records.map((r) => ({ ...r, headers: { ...r.headers, ...trace } }));
+      return this.producer.send(this.topic, traced);
+    });
   }
 
   /** Publishes one event; returns its position token (`topic:partition:offset`). */

@@ -25,8 +25,27 @@ export function classifyError(err: unknown): ErrorKind {
     return "transient";
   }
   const message = typeof e?.message === "string" ? e.message : "";
-  if (/Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message)) {
+  if (
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message)
+  ) {
     return "transient";
   }
   return "deterministic";
+}
+
+/**
+ * A refused operation, in the runtime's own terms (the HTTP edge maps the kind to a status code):
+ * conflict with the current state, an invalid argument, or something that does not exist.
+ */
+export class DomainError extends Error {
+  override readonly name = "DomainError";
+  readonly kind: "conflict" | "invalid" | "not_found";
+  /** Stable machine-readable reason, e.g. rebuild_running. */
+  readonly reason: string;
+
+  constructor(kind: "conflict" | "invalid" | "not_found", reason: string, message: string) {
+    super(message);
+    this.kind = kind;
+    this.reason = reason;
+  }
 }

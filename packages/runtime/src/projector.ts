@@ -1,13 +1,19 @@
 // Runs one projection: consumes its topics through the Kafka port and applies each batch with the
 // BatchApplier, retrying with backoff. Keeps per-partition lag for readiness and metrics.
+// createProjector wires it to Kafka from the service configuration, for the live service and rebuilds.
 import type { EventCatalog } from "@idp/events";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { BatchApplier } from "./applier.ts";
+import type { ServiceConfig } from "./config.ts";
 import { classifyError } from "./errors.ts";
-import type { AdminPort, BatchContext, BatchOutcome, ConsumedRecord, ConsumerPort, RecordBatch } from "./kafka/port.ts";
+import { recordAttemptOf } from "./failures.ts";
+import { KafkaJsConsumer } from "./kafka/kafkajs.ts";
+import type { AdminPort, BatchContext, BatchOutcome, ConsumedRecord, ConsumerPort, RecordBatch, TopicPartition } from "./kafka/port.ts";
+import { LOG_CHECK_EVERY_MS, LogGuard, type LogMismatch } from "./log-guard.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import type { Projection } from "./projection.ts";
+import { batchTraceParent, inSpan, SpanKind, TRACE_HEADER } from "./tracing.ts";
 
 export interface ProjectorOptions {
   projection: Projection;
@@ -29,10 +35,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Projector {
   private readonly applier: BatchApplier;
   private readonly lag = new Map<string, number>();
+  private readonly guard: LogGuard;
+  private assigned: TopicPartition[] = [];
+  private logCheck?: NodeJS.Timeout;
   private running = false;
   private paused = false;
 
-  constructor(private readonly opts: ProjectorOptions) {
+  private readonly opts: ProjectorOptions;
+
+  constructor(opts: ProjectorOptions) {
+    this.opts = opts;
     this.applier = new BatchApplier({
       pool: opts.pool,
       projection: opts.projection,
@@ -42,28 +54,39 @@ export class Projector {
       maxAttempts: opts.maxAttempts ?? 3,
       ...(opts.recordFilter ? { recordFilter: opts.recordFilter } : {}),
     });
+    const { consumer } = opts;
+    this.guard = new LogGuard({
+      pool: opts.pool,
+      projection: opts.projection.name,
+      admin: opts.admin,
+      logger: opts.logger,
+      metrics: opts.metrics,
+      pause: (tp) => consumer.pausePartitions?.([tp]),
+      resume: (tp) => consumer.resumePartitions?.([tp]),
+      seek: (tp, offset) => consumer.seek(tp, offset),
+    });
   }
 
   async start(): Promise<void> {
     this.running = true;
+    this.logCheck = setInterval(() => this.guard.suspect(), LOG_CHECK_EVERY_MS);
+    this.logCheck.unref();
     await this.opts.consumer.start(this.opts.topics, {
       onAssigned: async (assigned) => {
         this.opts.logger.info({ assigned }, "partitions assigned");
-        return this.applier.startOffsets(assigned);
+        this.assigned = assigned;
+        return this.guard.onAssigned(await this.applier.startOffsets(assigned));
       },
       onBatch: (batch, ctx) => this.onBatch(batch, ctx),
+      onLogMayHaveChanged: () => this.guard.suspect(),
     });
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearInterval(this.logCheck);
     await this.opts.consumer.stop();
-  }
-
-  /** The applier, for operator actions that must run exactly like live processing (parked retry). */
-  get batchApplier(): BatchApplier {
-    return this.applier;
   }
 
   pause(): void {
@@ -83,6 +106,28 @@ export class Projector {
   /** Moves this member's consumer position (after an operator changed the stored offsets). */
   seek(topic: string, partition: number, offset: string): void {
     this.opts.consumer.seek({ topic, partition }, offset);
+    // The operator placed this position on the log read now: a stopped partition may go on from there.
+    this.guard.accept({ topic, partition }).catch((err) => this.opts.logger.error({ err, topic, partition }, "could not reset the partition's log identity"));
+  }
+
+  /** The stored offsets changed under the projector (a rebuild switch): check them again, resume stopped partitions. */
+  recheckLog(): Promise<void> {
+    return this.guard.recheck();
+  }
+
+  /** Partitions stopped because their stored position belongs to another log. */
+  logMismatches(): Promise<LogMismatch[]> {
+    return this.guard.logMismatches().then(() => this.guard.mismatches());
+  }
+
+  /** The broker's end of a partition was seen below its stored offset: stop it if that holds on a fresh look. */
+  checkLogEnd(tp: TopicPartition): Promise<void> {
+    return this.guard.checkEnd(tp);
+  }
+
+  /** The partitions assigned to this member by the last rebalance. */
+  assignedPartitions(): TopicPartition[] {
+    return this.assigned;
   }
 
   /** Largest lag over the partitions this member has seen (records behind the log end). */
@@ -97,19 +142,49 @@ export class Projector {
   private async onBatch(batch: RecordBatch, ctx: BatchContext): Promise<BatchOutcome> {
     const { projection, metrics, logger } = this.opts;
     const labels = { projection: projection.name };
+    const trace = batchTraceParent(batch.records.map((r) => r.headers[TRACE_HEADER]));
     for (let attempt = 0; ; attempt++) {
       if (!ctx.isActive()) return { kind: "abandon" };
       const timer = metrics.batchDuration.startTimer(labels);
       try {
-        const result = await this.applier.apply(batch);
+        // Is the stored position still one of this log? (May read the broker: retried like a batch.)
+        const refused = await this.guard.beforeBatch(batch);
+        if (refused) {
+          // Without per-partition pause (another client adapter) the refused batch comes again: not in a hot loop.
+          if (refused.kind === "abandon" && !this.opts.consumer.pausePartitions) await sleep(1000);
+          return refused;
+        }
+        const result = await inSpan(
+          `apply ${projection.name}`,
+          {
+            kind: SpanKind.CONSUMER,
+            ...trace,
+            attributes: {
+              "messaging.system": "kafka",
+              "messaging.operation.type": "process",
+              "messaging.destination.name": batch.topic,
+              "messaging.destination.partition.id": String(batch.partition),
+              "messaging.batch.message_count": batch.records.length,
+              "idp.first_offset": batch.records[0]?.offset ?? "",
+              "idp.attempt": attempt,
+            },
+          },
+          async (span) => {
+            const r = await this.applier.apply(batch);
+            if (r.stats) span.setAttributes({ "idp.applied": r.stats.applied, "idp.parked": r.stats.parked, "idp.duplicates": r.stats.duplicates });
+            return r;
+          },
+        );
         timer();
         if (result.kind === "done") {
+          this.guard.afterBatch(batch, result.nextOffset);
           this.opts.onApplied?.(batch.topic, batch.partition, result.nextOffset);
           const s = result.stats;
           if (s) {
             metrics.eventsApplied.inc(labels, s.applied);
             metrics.eventsIgnored.inc(labels, s.ignored);
             metrics.duplicates.inc(labels, s.duplicates);
+            metrics.outOfOrder.inc(labels, s.outOfOrder);
             metrics.eventsParked.inc(labels, s.parked);
           }
           const lag = Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset));
@@ -120,9 +195,17 @@ export class Projector {
       } catch (err) {
         const kind = classifyError(err);
         metrics.batchRetries.inc({ ...labels, kind });
-        const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+        // A failing record's backoff grows with its own attempts, not with the batch's earlier records.
+        const delay = Math.min(10_000, 100 * 2 ** Math.min((recordAttemptOf(err) ?? attempt + 1) - 1, 7)) * (0.5 + Math.random() / 2);
         logger.warn(
-          { err: { message: (err as Error).message, code: (err as { code?: string }).code }, kind, attempt, topic: batch.topic, partition: batch.partition, retryInMs: Math.round(delay) },
+          {
+            err: { message: (err as Error).message, code: (err as { code?: string }).code },
+            kind,
+            attempt,
+            topic: batch.topic,
+            partition: batch.partition,
+            retryInMs: Math.round(delay),
+          },
           kind === "transient" ? "batch failed (transient), retrying" : "batch failed, retrying (the failing event parks after max attempts)",
         );
         const until = Date.now() + delay;
@@ -133,4 +216,45 @@ export class Projector {
       }
     }
   }
+}
+
+export interface ProjectorSetup {
+  config: ServiceConfig;
+  projection: Projection;
+  catalog: EventCatalog;
+  /** Pool of the schema the projector writes (the live schema, or a rebuild's shadow). */
+  pool: pg.Pool;
+  admin: AdminPort;
+  logger: Logger;
+  metrics: ProjectorMetrics;
+  /** A rebuild's shadow schema: the projector then consumes in its own group, from the beginning. */
+  shadowSchema?: string;
+  recordFilter?: (r: ConsumedRecord) => boolean;
+  onApplied?: ProjectorOptions["onApplied"];
+}
+
+/** A projector consuming the service's topics with the kafkajs adapter, as configured. */
+export function createProjector(s: ProjectorSetup): Projector {
+  const { config } = s;
+  return new Projector({
+    projection: s.projection,
+    catalog: s.catalog,
+    pool: s.pool,
+    consumer: new KafkaJsConsumer({
+      brokers: config.kafkaBrokers,
+      clientId: `${config.service}-${s.shadowSchema === undefined ? "projector" : "rebuild"}`,
+      groupId: s.shadowSchema === undefined ? config.groupId : `${config.groupId}-${s.shadowSchema}`,
+      partitionsConsumedConcurrently: config.partitionsConcurrency,
+      maxBytesPerPartition: config.fetchMaxBytesPerPartition,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      logger: s.logger,
+    }),
+    admin: s.admin,
+    topics: config.topics,
+    logger: s.logger,
+    metrics: s.metrics,
+    maxAttempts: config.maxAttempts,
+    ...(s.recordFilter ? { recordFilter: s.recordFilter } : {}),
+    ...(s.onApplied ? { onApplied: s.onApplied } : {}),
+  });
 }

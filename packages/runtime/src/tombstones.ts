@@ -1,56 +1,39 @@
 // Tombstones: "this instance/org/user/project was removed". With several topics Kafka orders events only
 // within a topic, so a removal can be applied before a late add of the same entity; reducers of adds
-// declare the tombstones they depend on (`reads`) and skip the add when one exists.
-import type { EventDefinition } from "@idp/events";
-import { type BaseRow, type FoldContext, type ProjectedEvent, type Projection, type RowRef, defineTable } from "./projection.ts";
+// declare the tombstones they depend on (`unlessRemoved`) and skip the add when one exists.
+import type { EventEnvelope } from "@idp/events";
+import { baseColumns, col, defineTable, type RowOf } from "./columns.ts";
+import type { FoldContext, RowRef } from "./projection.ts";
 
 export type TombstoneKind = "instance" | "org" | "user" | "project" | "project_role" | "project_grant";
 
-export interface TombstoneRow extends BaseRow {
-  kind: string;
-  id: string;
-}
-
-export const tombstonesTable = defineTable<TombstoneRow>({
+export const tombstonesTable = defineTable({
   name: "projector_tombstones",
   key: ["instance_id", "kind", "id"],
-  columns: {
-    instance_id: "text",
-    kind: "text",
-    id: "text",
-    resource_owner: "text",
-    change_date: "timestamptz",
-    sequence: "int8",
-  },
+  columns: { ...baseColumns, kind: col.text, id: col.text },
 });
+export type TombstoneRow = RowOf<typeof tombstonesTable>;
 
 export const tombstone = (kind: TombstoneKind, instanceId: string, id: string): RowRef => ({
-  table: tombstonesTable as never,
+  table: tombstonesTable,
   key: [instanceId, kind, id],
 });
 
-/** Records a tombstone when `event` is applied (id defaults to the event's aggregate id). */
-export function markRemoved(
-  projection: Projection,
-  event: EventDefinition,
-  kind: TombstoneKind,
-  id: (e: ProjectedEvent) => string = (e) => e.aggregateId,
-): void {
-  projection.onRow(
-    [event],
-    tombstonesTable,
-    (_row, e) => ({
-      instance_id: e.instanceId,
-      kind,
-      id: id(e),
-      resource_owner: e.resourceOwner,
-      change_date: e.createdAt,
-      sequence: e.aggregateSequence,
-    }),
-    { key: (e) => [e.instanceId, kind, id(e)] },
-  );
-}
+/** The tombstone of the event's instance. */
+export const instanceTombstone = (e: EventEnvelope): RowRef[] => [tombstone("instance", e.instanceId, e.instanceId)];
+
+/** The tombstones of the event's instance and of its resource owner (the org). */
+export const ownerTombstones = (e: EventEnvelope): RowRef[] => [...instanceTombstone(e), tombstone("org", e.instanceId, e.resourceOwner)];
+
+/** The tombstone row recording that `id` of `kind` was removed by `e`. */
+export const tombstoneRow = (e: EventEnvelope, kind: TombstoneKind, id: string): TombstoneRow => ({
+  instance_id: e.instanceId,
+  kind,
+  id,
+  resource_owner: e.resourceOwner,
+  change_date: e.createdAt,
+  sequence: e.aggregateSequence,
+});
 
 /** True when any of the referenced entities has a tombstone (as of this point in the stream). */
-export const anyRemoved = (ctx: FoldContext, refs: RowRef[]) =>
-  refs.some((r) => ctx.get(tombstonesTable, r.key) !== undefined);
+export const anyRemoved = (ctx: FoldContext, refs: RowRef[]) => refs.some((r) => ctx.get(tombstonesTable, r.key) !== undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cachedVerifier } from "../src/http/auth.ts";
+import { cachedVerifier, checkTokenTimes } from "../src/http/auth.ts";
 
 /** A verifier that counts its calls and accepts tokens "ok:<exp seconds>" until the fake clock passes exp. */
 function fake(clock: { ms: number }) {
@@ -46,5 +46,32 @@ describe("cachedVerifier", () => {
     await cached("ok:100");
     expect(calls.filter((t) => t === "ok:101")).toHaveLength(1);
     expect(calls.filter((t) => t === "ok:100")).toHaveLength(3);
+  });
+
+  it("never caches claims without exp, whatever the verifier accepted", async () => {
+    let calls = 0;
+    const cached = cachedVerifier(async () => {
+      calls++;
+      return { instance_id: "inst-a" };
+    });
+    await cached("t");
+    await cached("t");
+    expect(calls).toBe(2);
+  });
+});
+
+describe("checkTokenTimes", () => {
+  const rules = { maxTokenLifetimeS: 3600, clockSkewS: 60 };
+  const now = 1_000_000;
+  const check = (claims: Record<string, number>) => () => checkTokenTimes(claims, rules, now);
+  it("requires exp, bounds the lifetime by exp − iat (or exp − now), refuses iat beyond the skew", () => {
+    expect(check({ iat: now })).toThrow(/missing required "exp"/);
+    expect(check({ iat: now, exp: now + 3600 })).not.toThrow();
+    expect(check({ iat: now, exp: now + 3601 })).toThrow("token lifetime exceeds 3600 s");
+    expect(check({ iat: now - 4000, exp: now + 10 })).toThrow("token lifetime exceeds 3600 s");
+    expect(check({ exp: now + 3600 + 60 })).not.toThrow();
+    expect(check({ exp: now + 3600 + 61 })).toThrow("token lifetime exceeds 3600 s");
+    expect(check({ iat: now + 60, exp: now + 600 })).not.toThrow();
+    expect(check({ iat: now + 61, exp: now + 600 })).toThrow('"iat" is in the future');
   });
 });

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { MigrationError, createPool, loadMigrations, migrate } from "../src/index.ts";
 import { databaseUrl, uniqueName } from "../../../test/support/env.ts";
 import { dropSchema } from "../../../test/support/service.ts";
+import { createPool, loadMigrations, MigrationError, migrate } from "../src/index.ts";
 
 const schema = uniqueName("migrate");
 const pool = createPool({ connectionString: databaseUrl(), schema, max: 2 });

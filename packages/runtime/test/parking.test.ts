@@ -1,32 +1,33 @@
-// Poison events: a deterministic failure is retried, then parked with its error; later events of the
-// same aggregate park behind it (per-aggregate order is never broken) while other aggregates flow.
-import * as ev from "@idp/events";
+// Poison events: a reducer failure is retried, then parked with its error; a record that does not decode
+// parks at once; later events of the same aggregate park behind it (per-aggregate order is never broken)
+// while other aggregates flow.
+
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as ev from "@idp/events";
 import { encodeEvent } from "@idp/producer";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
 import { type ProjectionSpec, projectionSpec } from "../../../test/support/projection-spec.ts";
-import { type BaseRow, Projection, type ServiceDefinition, touched } from "../src/index.ts";
+import { baseColumns, col, created, Projection, recordAttemptOf, type ServiceDefinition, touched } from "../src/index.ts";
 
-interface Row extends BaseRow {
-  id: string;
-  name: string;
-}
 const poison = new Projection("poison");
-const things = poison.table<Row>({
+const things = poison.table({
   name: "things",
   key: ["instance_id", "id"],
-  columns: { instance_id: "text", id: "text", resource_owner: "text", change_date: "timestamptz", sequence: "int8", name: "text" },
+  columns: { ...baseColumns, id: col.text, name: col.text },
 });
 poison.onRow(ev.userUsernameChanged, things, (row, e) => {
   if (e.payload.userName === "boom") throw new Error("cannot handle boom");
-  return touched((row ?? { instance_id: e.instanceId, id: e.aggregateId, resource_owner: e.resourceOwner }) as Row, e, { name: e.payload.userName });
+  return touched(row ?? { ...created(things, e), id: e.aggregateId, name: "" }, e, { name: e.payload.userName });
 });
 // A set-based statement that fails in SQL for one value: exercises the savepoint-per-event isolation.
 poison.onSql(ev.userDomainClaimed, (e) => [
-  { text: "INSERT INTO things VALUES ($1, $2, $3, now(), $4, $5::int::text)", values: [e.instanceId, `claim-${e.aggregateId}`, e.resourceOwner, e.aggregateSequence, e.payload.userName] },
+  {
+    text: "INSERT INTO things VALUES ($1, $2, $3, now(), $4, $5::int::text)",
+    values: [e.instanceId, `claim-${e.aggregateId}`, e.resourceOwner, e.aggregateSequence, e.payload.userName],
+  },
 ]);
 
 const dir = mkdtempSync(join(tmpdir(), "poison-"));
@@ -44,7 +45,8 @@ afterAll(async () => spec?.close());
 
 const names = async () => (await spec.pool.query("SELECT id, name FROM things WHERE id NOT LIKE 'claim-%' ORDER BY id")).rows;
 const parked = async () =>
-  (await spec.pool.query("SELECT aggregate_id, aggregate_sequence, status, error, blocked_by IS NOT NULL AS blocked FROM projector_parked_events ORDER BY id")).rows;
+  (await spec.pool.query("SELECT aggregate_id, aggregate_sequence, status, error, blocked_by IS NOT NULL AS blocked FROM projector_parked_events ORDER BY id"))
+    .rows;
 
 describe("poison events", () => {
   it("retry, then park the failing event and the later events of its aggregate; others flow", async () => {
@@ -82,10 +84,25 @@ describe("poison events", () => {
     expect((await parked()).map((p) => p.aggregate_sequence)).toEqual([2, 3, 4]);
   });
 
+  it("the retry backoff follows each record's own attempts, not the batch's earlier failures", async () => {
+    const x = aggregate("p4", "x", "o");
+    const y = aggregate("p4", "y", "o");
+    const batch = [x(ev.userUsernameChanged, { userName: "boom" }), y(ev.userUsernameChanged, { userName: "boom" })];
+    const attempts: (number | undefined)[] = [];
+    for (let i = 0; i < 4; i++) attempts.push(recordAttemptOf(await spec.given(...batch).catch((err) => err)));
+    // x fails twice (maxAttempts 2) and parks; then y starts again at its first attempt.
+    expect(attempts).toEqual([1, 2, 1, 2]);
+    expect(await spec.given(...batch)).toMatchObject({ applied: 0, parked: 2 });
+  });
+
   it("find the culprit of a failing set-based statement with one savepoint per event", async () => {
     const c = aggregate("p2", "c", "o");
     const d = aggregate("p2", "d", "o");
-    const batch = [c(ev.userDomainClaimed, { userName: "1" }), d(ev.userDomainClaimed, { userName: "not-a-number" }), c(ev.userUsernameChanged, { userName: "c2" })];
+    const batch = [
+      c(ev.userDomainClaimed, { userName: "1" }),
+      d(ev.userDomainClaimed, { userName: "not-a-number" }),
+      c(ev.userUsernameChanged, { userName: "c2" }),
+    ];
     await expect(spec.given(...batch)).rejects.toThrow(/invalid input syntax/);
     // Later attempts run isolated: the bad event is identified and counted, and parked once it has
     // failed maxAttempts (2) times.
@@ -98,16 +115,24 @@ describe("poison events", () => {
     ]);
   });
 
-  it("park an undecodable record after its attempts, without blocking other aggregates", async () => {
+  it("park an undecodable record on first sight (no retry), without blocking other aggregates", async () => {
     const good = encodeEvent(aggregate("p3", "e", "o")(ev.userUsernameChanged, { userName: "e1" }));
     const corrupt = encodeEvent(aggregate("p3", "f", "o")(ev.userUsernameChanged, { userName: "f1" }));
     corrupt.value = Buffer.from([0xff, 0xff, 0xff, 0xff]);
-    // Failed once: retried. Fails a second time (maxAttempts): parked in that same delivery.
-    await expect(spec.givenRecords(corrupt, good)).rejects.toThrow(/user.username.changed v1/);
+    // Decoding is deterministic: the first delivery parks it (maxAttempts is for reducer failures).
     const stats = await spec.givenRecords(corrupt, good);
     expect(stats).toMatchObject({ applied: 1, parked: 1 });
     expect((await spec.pool.query("SELECT id FROM things WHERE instance_id = 'p3'")).rows).toEqual([{ id: "e" }]);
-    const [row] = (await spec.pool.query("SELECT aggregate_id, error, payload FROM projector_parked_events WHERE instance_id = 'p3'")).rows;
-    expect(row).toMatchObject({ aggregate_id: "f", error: expect.stringContaining("user.username.changed v1"), payload: Buffer.from([0xff, 0xff, 0xff, 0xff]) });
+    const [row] = (
+      await spec.pool.query("SELECT aggregate_id, error, last_error, attempts, payload, record_key FROM projector_parked_events WHERE instance_id = 'p3'")
+    ).rows;
+    expect(row).toMatchObject({
+      aggregate_id: "f",
+      error: expect.stringContaining("user.username.changed v1"),
+      last_error: expect.stringContaining("user.username.changed v1"),
+      attempts: 1,
+      payload: Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      record_key: Buffer.from("p3"),
+    });
   });
 });

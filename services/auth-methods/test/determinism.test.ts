@@ -44,8 +44,9 @@ const instanceScript = fc.record({
   instanceRemoved: fc.boolean(),
 });
 
-const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 300 }) }).map(
-  ({ instances, order }) => {
+const histories = fc
+  .record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 300 }) })
+  .map(({ instances, order }) => {
     const streams: EventToPublish[][] = [];
     const tail: EventToPublish[] = [];
     instances.forEach((script, i) => {
@@ -55,7 +56,14 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
         const events = [
           us.machine
             ? u(ev.userMachineAdded, { userName: `m${j}`, name: "M" })
-            : u(ev.userHumanAdded, { userName: `h${j}`, firstName: "F", lastName: "L", email: "h@x.com", changeRequired: false, encodedHash: us.withPassword ? "$h" : null }),
+            : u(ev.userHumanAdded, {
+                userName: `h${j}`,
+                firstName: "F",
+                lastName: "L",
+                email: "h@x.com",
+                changeRequired: false,
+                encodedHash: us.withPassword ? "$h" : null,
+              }),
         ];
         for (const [step, k] of us.steps) events.push((steps[step] as (u: U, i: number) => EventToPublish)(u, k));
         if (us.removed) events.push(u(ev.userRemoved, {}));
@@ -74,8 +82,7 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       out.push((open[(order[k++] ?? 0) % open.length] as EventToPublish[]).shift() as EventToPublish);
     }
     return [...out, ...tail];
-  },
-);
+  });
 
 it("auth-methods: live (random batches) = replay = live with a suffix published twice", async () => {
   await checkDeterminism(authMethodsService, histories, { numRuns: 25 });

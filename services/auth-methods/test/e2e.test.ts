@@ -4,11 +4,12 @@ import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
-import { type TestService, startTestService, waitForPositions } from "../../../test/support/service.ts";
+import { startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { authMethodsService } from "../src/index.ts";
 
 let t: TestService;
 const [instA, instB] = ["e2e-am-a", "e2e-am-b"];
+const instC = "e2e-am-domains";
 
 interface Method {
   userId: string;
@@ -39,6 +40,18 @@ function history(): EventToPublish[] {
       );
     }
   }
+  // A user with WebAuthn methods bound to two relying parties, and a TOTP bound to none.
+  const c = aggregate(instC, `${instC}-u`, "org-1");
+  out.push(
+    c(ev.userHumanAdded, { userName: "c", firstName: "F", lastName: "L", email: "c@x.com", changeRequired: false, encodedHash: "$argon2id$h" }),
+    c(ev.userHumanMfaOtpAdded, {}),
+    c(ev.userHumanMfaOtpVerified, {}),
+    c(ev.userHumanU2fTokenAdded, { webAuthNTokenId: "key-a", rpID: "example.com" }),
+    c(ev.userHumanU2fTokenVerified, { webAuthNTokenId: "key-a", webAuthNTokenName: "A", publicKey: Buffer.from("a") }),
+    c(ev.userHumanU2fTokenAdded, { webAuthNTokenId: "key-b", rpID: "other.example" }),
+    c(ev.userHumanU2fTokenVerified, { webAuthNTokenId: "key-b", webAuthNTokenName: "B", publicKey: Buffer.from("b") }),
+    c(ev.userHumanPasswordlessTokenAdded, { webAuthNTokenId: "pl-c", rpID: "example.com" }),
+  );
   return out;
 }
 
@@ -100,12 +113,44 @@ describe("auth methods end to end", () => {
     const other = await t.get(`/v1/users/${instA}-u0/auth-methods`, instB);
     expect(other.status).toBe(404);
     expect(await other.json()).toMatchObject({ code: "not_found" });
-    for (const q of ["/v1/auth-methods?types=sms", "/v1/auth-methods?state=removed", "/v1/auth-methods?sort=name", "/v1/auth-methods?x=1", `/v1/users/${instA}-u0/auth-methods?onlyReady=1`]) {
+    for (const q of [
+      "/v1/auth-methods?types=sms",
+      "/v1/auth-methods?state=removed",
+      "/v1/auth-methods?sort=name",
+      "/v1/auth-methods?x=1",
+      `/v1/users/${instA}-u0/auth-methods?onlyReady=1`,
+    ]) {
       const res = await t.get(q, instA);
       expect(res.status, q).toBe(400);
       expect(await res.json()).toMatchObject({ code: "invalid_argument" });
     }
     const forged = Buffer.from(JSON.stringify({ s: "creationDate", d: "asc", v: 1, id: "not-json" })).toString("base64url");
     expect((await t.get(`/v1/auth-methods?cursor=${forged}`, instA)).status).toBe(400);
+  });
+});
+
+describe("relying-party domains and lists of states", () => {
+  const user = `${instC}-u`;
+  it("method types for a domain count WebAuthn methods of that relying party only, and methods bound to none", async () => {
+    expect(await getJson(`/v1/users/${user}/auth-method-types`, instC)).toEqual({ types: ["password", "totp", "u2f"] });
+    expect(await getJson(`/v1/users/${user}/auth-method-types?domain=EXAMPLE.com`, instC)).toEqual({ types: ["password", "totp", "u2f"] });
+    expect(await getJson(`/v1/users/${user}/auth-method-types?domain=nowhere.example`, instC)).toEqual({ types: ["password", "totp"] });
+    expect(await getJson(`/v1/users/${user}/auth-method-types?domain=example.com&onlyReady=false`, instC)).toEqual({
+      types: ["password", "totp", "u2f", "passwordless"],
+    });
+    const { result } = await getJson<Page>(`/v1/users/${user}/auth-methods?domain=other.example`, instC);
+    expect(result.map((m) => [m.type, m.tokenId]).sort()).toEqual([
+      ["totp", null],
+      ["u2f", "key-b"],
+    ]);
+  });
+
+  it("state takes one state or a list", async () => {
+    const ids = async (q: string) => (await getJson<Page>(`/v1/auth-methods?${q}`, instC)).result.map((m) => m.tokenId ?? m.type).sort();
+    expect(await ids("state=notReady")).toEqual(["pl-c"]);
+    expect(await ids("state=ready,notReady&types=passwordless,u2f")).toEqual(["key-a", "key-b", "pl-c"]);
+    expect(await ids("state=ready&domain=example.com")).toEqual(["key-a", "totp"]);
+    for (const q of ["state=ready,gone", "domain=a%20b", `domain=${"x".repeat(300)}`])
+      expect((await t.get(`/v1/auth-methods?${q}`, instC)).status, q).toBe(400);
   });
 });

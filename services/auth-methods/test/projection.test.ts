@@ -3,7 +3,7 @@ import * as ev from "@idp/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
 import { type ProjectionSpec, projectionSpec } from "../../../test/support/projection-spec.ts";
-import { MethodState, MethodType, authMethodsService } from "../src/index.ts";
+import { authMethodsService, MethodState, MethodType } from "../src/index.ts";
 
 let spec: ProjectionSpec;
 beforeAll(async () => {
@@ -22,12 +22,7 @@ const at = (seconds: number) => new Date(T0 + seconds * 1000);
 const human = { userName: "ada", firstName: "Ada", lastName: "L", email: "a@x.com", changeRequired: false };
 
 const methods = async (userId: string, instance = "i1") =>
-  (
-    await spec.pool.query("SELECT * FROM user_auth_methods WHERE instance_id = $1 AND user_id = $2 ORDER BY method_type, token_id", [
-      instance,
-      userId,
-    ])
-  ).rows;
+  (await spec.pool.query("SELECT * FROM user_auth_methods WHERE instance_id = $1 AND user_id = $2 ORDER BY method_type, token_id", [instance, userId])).rows;
 const lookup = async (userId: string, instance = "i1") =>
   (await spec.pool.query("SELECT * FROM auth_method_users WHERE instance_id = $1 AND user_id = $2", [instance, userId])).rows[0];
 
@@ -88,7 +83,10 @@ describe("auth methods projection", () => {
 
   it("the v1 names user.mfa.otp.added / verified / removed are reduced like the current ones", async () => {
     const { id, u } = fresh();
-    await spec.given({ ...u(ev.userHumanMfaOtpAdded, {}), eventType: "user.mfa.otp.added" }, { ...u(ev.userHumanMfaOtpVerified, {}), eventType: "user.mfa.otp.verified" });
+    await spec.given(
+      { ...u(ev.userHumanMfaOtpAdded, {}), eventType: "user.mfa.otp.added" },
+      { ...u(ev.userHumanMfaOtpVerified, {}), eventType: "user.mfa.otp.verified" },
+    );
     expect(await methods(id)).toMatchObject([{ method_type: MethodType.totp, state: MethodState.ready }]);
     await spec.given({ ...u(ev.userHumanMfaOtpRemoved, {}), eventType: "user.mfa.otp.removed" });
     expect(await methods(id)).toEqual([]);
@@ -111,7 +109,10 @@ describe("auth methods projection", () => {
       const { id, u } = fresh();
       await spec.given(u(ev.userHumanMfaOtpSmsAdded, {}), u(ev.userHumanMfaOtpEmailAdded, {}));
       await spec.given({ ...u(ev.userHumanPhoneRemoved, {}), eventType: name });
-      expect((await methods(id)).map((r) => r.method_type), name).toEqual([MethodType.otpEmail]);
+      expect(
+        (await methods(id)).map((r) => r.method_type),
+        name,
+      ).toEqual([MethodType.otpEmail]);
     }
   });
 
@@ -183,7 +184,12 @@ describe("cascades", () => {
     const inst = aggregate("i-gone", "i-gone", "i-gone");
     const gone = fresh("i-gone");
     const kept = fresh("i-kept");
-    await spec.given(gone.u(ev.userHumanAdded, human), gone.u(ev.userHumanMfaOtpAdded, {}), kept.u(ev.userHumanAdded, human), kept.u(ev.userHumanMfaOtpAdded, {}));
+    await spec.given(
+      gone.u(ev.userHumanAdded, human),
+      gone.u(ev.userHumanMfaOtpAdded, {}),
+      kept.u(ev.userHumanAdded, human),
+      kept.u(ev.userHumanMfaOtpAdded, {}),
+    );
     await spec.given(inst(ev.instanceRemoved, {}));
     expect(await methods(gone.id, "i-gone")).toEqual([]);
     expect(await lookup(gone.id, "i-gone")).toBeUndefined();

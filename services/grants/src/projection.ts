@@ -4,93 +4,91 @@
 // lookups joined at query time stay right whatever order the owner's and the grant's events arrive in.
 import * as ev from "@idp/events";
 import {
-  type BaseRow,
+  aggregateColumns,
+  anyRemoved,
+  baseColumns,
+  col,
+  created,
+  declareLoginNameInputs,
   type FoldContext,
-  Projection,
+  nullIfEmpty,
   type ProjectedEvent,
+  Projection,
+  type RowOf,
   type RowRef,
-  type Table,
+  removeRow,
   type TombstoneKind,
   type TombstoneRow,
-  anyRemoved,
-  markRemoved,
   tombstone,
+  tombstoneRow,
   tombstonesTable,
   touched,
 } from "@idp/runtime";
 
 export const GrantState = { active: 1, inactive: 2 } as const;
 
-export interface UserGrantRow extends BaseRow {
-  id: string;
-  creation_date: Date;
-  state: number;
-  user_id: string;
-  project_id: string;
-  /** Project grant id; '' for a grant on the org's own project (as in ZITADEL). */
-  grant_id: string;
-  roles: string[];
-}
-
-/** resource_owner = the user's org. */
-export interface LookupUserRow extends BaseRow {
-  user_id: string;
-  username: string;
-  display_name: string | null;
-}
-
-/** resource_owner = the project's org. */
-export interface LookupProjectRow extends BaseRow {
-  project_id: string;
-}
-
-/** resource_owner = the project's org (owner of the project aggregate). */
-export interface LookupProjectGrantRow extends BaseRow {
-  grant_id: string;
-  project_id: string;
-  granted_org: string;
-  role_keys: string[];
-}
-
 export const grants = new Projection("grants");
 
-const base = { instance_id: "text", resource_owner: "text", change_date: "timestamptz", sequence: "int8" } as const;
-
-export const userGrantsTable = grants.table<UserGrantRow>({
+export const userGrantsTable = grants.table({
   name: "user_grants",
   key: ["instance_id", "id"],
   columns: {
-    ...base,
-    id: "text",
-    creation_date: "timestamptz",
-    state: "int2",
-    user_id: "text",
-    project_id: "text",
-    grant_id: "text",
-    roles: "text[]",
+    ...aggregateColumns,
+    state: col.int2,
+    user_id: col.text,
+    project_id: col.text,
+    /** Project grant id; '' for a grant on the org's own project (as in ZITADEL). */
+    grant_id: col.text,
+    roles: col.textArray,
   },
 });
+export type UserGrantRow = RowOf<typeof userGrantsTable>;
 
-export const lookupUsersTable = grants.table<LookupUserRow>({
+export const LookupUserType = { human: 1, machine: 2 } as const;
+
+/**
+ * resource_owner = the user's org. type, names, e-mail and avatar came later (migration 011): NULL on
+ * rows projected before it until the next rebuild.
+ */
+export const lookupUsersTable = grants.table({
   name: "lookup_users",
   key: ["instance_id", "user_id"],
-  columns: { ...base, user_id: "text", username: "text", display_name: "text" },
+  columns: {
+    ...baseColumns,
+    user_id: col.text,
+    username: col.text,
+    display_name: col.text.nullable,
+    type: col.int2.nullable,
+    first_name: col.text.nullable,
+    last_name: col.text.nullable,
+    email: col.text.nullable,
+    avatar_key: col.text.nullable,
+  },
 });
+export type LookupUserRow = RowOf<typeof lookupUsersTable>;
 
-export const lookupProjectsTable = grants.table<LookupProjectRow>({
+/** resource_owner = the project's org; name from project.added v2 / project.changed (NULL if never given). */
+export const lookupProjectsTable = grants.table({
   name: "lookup_projects",
   key: ["instance_id", "project_id"],
-  columns: { ...base, project_id: "text" },
+  columns: { ...baseColumns, project_id: col.text, name: col.text.nullable },
 });
 
-export const lookupProjectGrantsTable = grants.table<LookupProjectGrantRow>({
+/** An org's name (resource_owner = org_id = the org). */
+export const lookupOrgsTable = grants.table({
+  name: "lookup_orgs",
+  key: ["instance_id", "org_id"],
+  columns: { ...baseColumns, org_id: col.text, name: col.text },
+});
+export type LookupProjectRow = RowOf<typeof lookupProjectsTable>;
+
+/** resource_owner = the project's org (owner of the project aggregate). */
+export const lookupProjectGrantsTable = grants.table({
   name: "lookup_project_grants",
   key: ["instance_id", "grant_id"],
-  columns: { ...base, grant_id: "text", project_id: "text", granted_org: "text", role_keys: "text[]" },
+  columns: { ...baseColumns, grant_id: col.text, project_id: col.text, granted_org: col.text, role_keys: col.textArray },
 });
-
-const text = (v: string | null | undefined) => (v ? v : null);
-const lookupRef = <R extends BaseRow>(table: Table<R>, key: (string | number)[]): RowRef => ({ table: table as unknown as Table<never>, key });
+export type LookupProjectGrantRow = RowOf<typeof lookupProjectGrantsTable>;
 
 // Project ids never contain '/' (idSchema), so "<project>/<role key>" identifies a project role.
 export const projectRoleId = (projectId: string, key: string) => `${projectId}/${key}`;
@@ -102,24 +100,18 @@ export const projectRoleId = (projectId: string, key: string) => `${projectId}/$
 // user/project/project grant created in an already removed org gets its own tombstone here, so a grant
 // that references it by id is skipped even though the org is not named in the grant's events.
 
-const orgRefs = (e: ProjectedEvent, orgs: string[]) => [
+const orgRefs = (e: ev.EventEnvelope, orgs: string[]) => [
   tombstone("instance", e.instanceId, e.instanceId),
   ...orgs.map((o) => tombstone("org", e.instanceId, o)),
 ];
+const ownOrgRefs = (e: ev.EventEnvelope) => orgRefs(e, [e.resourceOwner]);
 
-function tombstoneWhenOrgRemoved<E extends ProjectedEvent>(
-  events: readonly ev.EventDefinition[],
-  kind: TombstoneKind,
-  id: (e: E) => string,
-  orgs: (e: E) => string[],
-) {
-  grants.onRow(
-    events,
-    tombstonesTable,
-    (row, e, ctx): TombstoneRow | undefined =>
-      row || !anyRemoved(ctx, orgRefs(e, orgs(e as E))) ? undefined : { instance_id: e.instanceId, kind, id: id(e as E), resource_owner: e.resourceOwner, change_date: e.createdAt, sequence: e.aggregateSequence },
-    { key: (e) => [e.instanceId, kind, id(e as E)], reads: (e) => orgRefs(e, orgs(e as E)) },
-  );
+/** Reducer and options recording a tombstone for an entity created in an org that is already removed. */
+function tombstoneWhenOrgRemoved<E extends ev.EventEnvelope>(kind: TombstoneKind, id: (e: E) => string, orgs: (e: E) => string[]) {
+  return [
+    (row: TombstoneRow | undefined, e: E, ctx: FoldContext) => (row || !anyRemoved(ctx, orgRefs(e, orgs(e))) ? undefined : tombstoneRow(e, kind, id(e))),
+    { key: (e: E) => [e.instanceId, kind, id(e)], reads: (e: E) => orgRefs(e, orgs(e)) },
+  ] as const;
 }
 
 // --- user grants -----------------------------------------------------------------------------------------
@@ -129,17 +121,16 @@ type GrantAdded = ProjectedEvent<ev.PayloadOf<typeof ev.userGrantAdded>>;
 function grantAddedTombstones(e: GrantAdded): RowRef[] {
   const p = e.payload;
   return [
-    ...orgRefs(e, [e.resourceOwner]),
+    ...ownOrgRefs(e),
     tombstone("user", e.instanceId, p.userId),
     tombstone("project", e.instanceId, p.projectId),
     ...(p.grantId ? [tombstone("project_grant", e.instanceId, p.grantId)] : []),
   ];
 }
 const roleRefs = (e: GrantAdded) => (e.payload.roleKeys ?? []).map((k) => tombstone("project_role", e.instanceId, projectRoleId(e.payload.projectId, k)));
-const projectGrantRef = (e: GrantAdded) => (e.payload.grantId ? [lookupRef(lookupProjectGrantsTable, [e.instanceId, e.payload.grantId])] : []);
+const projectGrantRef = (e: GrantAdded): RowRef[] => (e.payload.grantId ? [{ table: lookupProjectGrantsTable, key: [e.instanceId, e.payload.grantId] }] : []);
 
-function grantAdded(_row: UserGrantRow | undefined, e: GrantAdded, ctx: FoldContext): UserGrantRow | undefined {
-  if (anyRemoved(ctx, grantAddedTombstones(e))) return undefined;
+function grantAdded(row: UserGrantRow | undefined, e: GrantAdded, ctx: FoldContext): UserGrantRow {
   const p = e.payload;
   // Roles removed from the project, or not (any more) granted by the project grant, before this add was
   // applied (possible only across topics; in one ordered stream ZITADEL's command already excludes them).
@@ -148,12 +139,8 @@ function grantAdded(_row: UserGrantRow | undefined, e: GrantAdded, ctx: FoldCont
     (k) => !anyRemoved(ctx, [tombstone("project_role", e.instanceId, projectRoleId(p.projectId, k))]) && (!projectGrant || projectGrant.role_keys.includes(k)),
   );
   return {
-    instance_id: e.instanceId,
+    ...created(userGrantsTable, e, row),
     id: e.aggregateId,
-    resource_owner: e.resourceOwner,
-    creation_date: e.createdAt,
-    change_date: e.createdAt,
-    sequence: e.aggregateSequence,
     state: GrantState.active,
     user_id: p.userId,
     project_id: p.projectId,
@@ -162,47 +149,94 @@ function grantAdded(_row: UserGrantRow | undefined, e: GrantAdded, ctx: FoldCont
   };
 }
 grants.onRow(ev.userGrantAdded, userGrantsTable, grantAdded, {
-  reads: (e) => [...grantAddedTombstones(e), ...roleRefs(e), ...projectGrantRef(e)],
+  unlessRemoved: grantAddedTombstones,
+  reads: (e) => [...roleRefs(e), ...projectGrantRef(e)],
 });
 
-const update = (patch: (e: ProjectedEvent) => Partial<UserGrantRow>) => (row: UserGrantRow | undefined, e: ProjectedEvent) =>
-  row ? touched(row, e, patch(e)) : undefined;
+const update =
+  <E extends ev.EventEnvelope>(patch: (e: E) => Partial<UserGrantRow>) =>
+  (row: UserGrantRow | undefined, e: E) =>
+    row ? touched(row, e, patch(e)) : undefined;
 
-grants.onRow([ev.userGrantChanged, ev.userGrantCascadeChanged], userGrantsTable, update((e) => ({ roles: (e.payload as { roleKeys?: string[] | null }).roleKeys ?? [] })));
-grants.onRow(ev.userGrantDeactivated, userGrantsTable, update(() => ({ state: GrantState.inactive })));
-grants.onRow(ev.userGrantReactivated, userGrantsTable, update(() => ({ state: GrantState.active })));
-grants.onRow([ev.userGrantRemoved, ev.userGrantCascadeRemoved], userGrantsTable, (row) => (row ? null : undefined));
+grants.onRow(
+  [ev.userGrantChanged, ev.userGrantCascadeChanged],
+  userGrantsTable,
+  update((e) => ({ roles: e.payload.roleKeys ?? [] })),
+);
+grants.onRow(
+  ev.userGrantDeactivated,
+  userGrantsTable,
+  update(() => ({ state: GrantState.inactive })),
+);
+grants.onRow(
+  ev.userGrantReactivated,
+  userGrantsTable,
+  update(() => ({ state: GrantState.active })),
+);
+grants.onRow([ev.userGrantRemoved, ev.userGrantCascadeRemoved], userGrantsTable, removeRow);
 
 // --- lookup: users (the user's org and names) -----------------------------------------------------------
 
-const userAdds = [ev.userHumanAdded, ev.userHumanSelfRegistered, ev.userMachineAdded] as const;
+const lookupUser = (e: ev.EventEnvelope, type: number, username: string): LookupUserRow => ({
+  ...created(lookupUsersTable, e),
+  user_id: e.aggregateId,
+  username,
+  display_name: null,
+  type,
+  first_name: null,
+  last_name: null,
+  email: null,
+  avatar_key: null,
+});
 grants.onRow(
-  userAdds,
+  [ev.userHumanAdded, ev.userHumanSelfRegistered],
   lookupUsersTable,
-  (_row, e, ctx) => {
-    if (anyRemoved(ctx, orgRefs(e, [e.resourceOwner]))) return undefined;
-    const p = e.payload as { userName: string; displayName?: string | null };
+  (_row, e) => {
+    const p = e.payload;
     return {
-      instance_id: e.instanceId,
-      user_id: e.aggregateId,
-      resource_owner: e.resourceOwner,
-      change_date: e.createdAt,
-      sequence: e.aggregateSequence,
-      username: p.userName,
-      // ZITADEL shows the human's display name; machines have none in user_grants.
-      display_name: e.eventType === ev.userMachineAdded.type ? null : text(p.displayName),
+      ...lookupUser(e, LookupUserType.human, p.userName),
+      display_name: nullIfEmpty(p.displayName),
+      first_name: nullIfEmpty(p.firstName),
+      last_name: nullIfEmpty(p.lastName),
+      email: nullIfEmpty(p.email),
     };
   },
-  { key: (e) => [e.instanceId, e.aggregateId], reads: (e) => orgRefs(e, [e.resourceOwner]) },
+  { unlessRemoved: ownOrgRefs },
 );
-tombstoneWhenOrgRemoved(userAdds, "user", (e) => e.aggregateId, (e) => [e.resourceOwner]);
+// ZITADEL shows names, e-mail and avatar of humans only; machines have none in user_grants.
+grants.onRow(ev.userMachineAdded, lookupUsersTable, (_row, e) => lookupUser(e, LookupUserType.machine, e.payload.userName), { unlessRemoved: ownOrgRefs });
+grants.onRow(
+  [ev.userHumanAdded, ev.userHumanSelfRegistered, ev.userMachineAdded],
+  tombstonesTable,
+  ...tombstoneWhenOrgRemoved(
+    "user",
+    (e) => e.aggregateId,
+    (e) => [e.resourceOwner],
+  ),
+);
 
 grants.onRow([ev.userUsernameChanged, ev.userDomainClaimed], lookupUsersTable, (row, e) =>
-  row ? touched(row, e, { username: (e.payload as { userName: string }).userName }) : undefined,
+  row ? touched(row, e, { username: e.payload.userName }) : undefined,
 );
-grants.onRow(ev.userHumanProfileChanged, lookupUsersTable, (row, e) =>
-  row && e.payload.displayName != null ? touched(row, e, { display_name: text(e.payload.displayName) }) : undefined,
-);
+// Absent fields are unchanged; empty first/last names are ignored, as the users read model does.
+grants.onRow(ev.userHumanProfileChanged, lookupUsersTable, (row, e) => {
+  if (!row) return undefined;
+  const p = e.payload;
+  const patch: Partial<LookupUserRow> = {};
+  if (p.firstName) patch.first_name = p.firstName;
+  if (p.lastName) patch.last_name = p.lastName;
+  if (p.displayName != null) patch.display_name = nullIfEmpty(p.displayName);
+  return Object.keys(patch).length ? touched(row, e, patch) : undefined;
+});
+grants.onRow(ev.userHumanEmailChanged, lookupUsersTable, (row, e) => (row ? touched(row, e, { email: nullIfEmpty(e.payload.email) }) : undefined));
+grants.onRow(ev.userHumanAvatarAdded, lookupUsersTable, (row, e) => (row ? touched(row, e, { avatar_key: e.payload.storeKey }) : undefined));
+grants.onRow(ev.userHumanAvatarRemoved, lookupUsersTable, (row, e) => (row ? touched(row, e, { avatar_key: null }) : undefined));
+
+// --- lookup: login-name inputs (the preferred login name is computed at query time) ---------------------
+
+const loginNameInputs = declareLoginNameInputs(grants, ownOrgRefs);
+export const grantOrgDomainsTable = loginNameInputs.orgDomains;
+export const grantDomainPoliciesTable = loginNameInputs.domainPolicies;
 
 // user.removed → the user's grants go (and the lookup); the tombstone stops late grants of the user.
 grants.onSql(ev.userRemoved, (e) => [
@@ -212,20 +246,26 @@ grants.onSql(ev.userRemoved, (e) => [
     values: [e.instanceId, e.aggregateId],
   },
 ]);
-markRemoved(grants, ev.userRemoved, "user");
+grants.markRemoved(ev.userRemoved, "user");
 
 // --- lookup: projects and project grants ----------------------------------------------------------------
 
 grants.onRow(
   ev.projectAdded,
   lookupProjectsTable,
-  (_row, e, ctx) =>
-    anyRemoved(ctx, orgRefs(e, [e.resourceOwner]))
-      ? undefined
-      : { instance_id: e.instanceId, project_id: e.aggregateId, resource_owner: e.resourceOwner, change_date: e.createdAt, sequence: e.aggregateSequence },
-  { reads: (e) => orgRefs(e, [e.resourceOwner]) },
+  (_row, e) => ({ ...created(lookupProjectsTable, e), project_id: e.aggregateId, name: nullIfEmpty(e.payload.name) }),
+  { unlessRemoved: ownOrgRefs },
 );
-tombstoneWhenOrgRemoved([ev.projectAdded], "project", (e) => e.aggregateId, (e) => [e.resourceOwner]);
+grants.onRow(ev.projectChanged, lookupProjectsTable, (row, e) => (row && e.payload.name ? touched(row, e, { name: e.payload.name }) : undefined));
+grants.onRow(
+  ev.projectAdded,
+  tombstonesTable,
+  ...tombstoneWhenOrgRemoved(
+    "project",
+    (e) => e.aggregateId,
+    (e) => [e.resourceOwner],
+  ),
+);
 
 grants.onSql(ev.projectRemoved, (e) => [
   {
@@ -235,10 +275,10 @@ grants.onSql(ev.projectRemoved, (e) => [
     values: [e.instanceId, e.aggregateId],
   },
 ]);
-markRemoved(grants, ev.projectRemoved, "project");
+grants.markRemoved(ev.projectRemoved, "project");
 
 // A role key can be added again after its removal: from then on grants may carry it again.
-grants.onRow(ev.projectRoleAdded, tombstonesTable, (row) => (row ? null : undefined), {
+grants.onRow(ev.projectRoleAdded, tombstonesTable, removeRow, {
   key: (e) => [e.instanceId, "project_role", projectRoleId(e.aggregateId, e.payload.key)],
 });
 // No change date / sequence on the grants, as in ZITADEL (the grant aggregate did not change).
@@ -248,33 +288,31 @@ grants.onSql(ev.projectRoleRemoved, (e) => [
     values: [e.instanceId, e.aggregateId, e.payload.key],
   },
 ]);
-markRemoved(grants, ev.projectRoleRemoved, "project_role", (e) => projectRoleId(e.aggregateId, (e.payload as { key: string }).key));
+grants.markRemoved(ev.projectRoleRemoved, "project_role", (e) => projectRoleId(e.aggregateId, e.payload.key));
 
 type ProjectGrantAdded = ProjectedEvent<ev.PayloadOf<typeof ev.projectGrantAdded>>;
 const projectGrantOwners = (e: ProjectGrantAdded) => [e.resourceOwner, e.payload.grantedOrgId];
 grants.onRow(
   ev.projectGrantAdded,
   lookupProjectGrantsTable,
-  (_row, e, ctx) =>
-    anyRemoved(ctx, orgRefs(e, projectGrantOwners(e)))
-      ? undefined
-      : {
-          instance_id: e.instanceId,
-          grant_id: e.payload.grantId,
-          resource_owner: e.resourceOwner,
-          change_date: e.createdAt,
-          sequence: e.aggregateSequence,
-          project_id: e.aggregateId,
-          granted_org: e.payload.grantedOrgId,
-          role_keys: e.payload.roleKeys ?? [],
-        },
-  { key: (e) => [e.instanceId, e.payload.grantId], reads: (e) => orgRefs(e, projectGrantOwners(e)) },
+  (_row, e) => ({
+    ...created(lookupProjectGrantsTable, e),
+    grant_id: e.payload.grantId,
+    project_id: e.aggregateId,
+    granted_org: e.payload.grantedOrgId,
+    role_keys: e.payload.roleKeys ?? [],
+  }),
+  { key: (e) => [e.instanceId, e.payload.grantId], unlessRemoved: (e) => orgRefs(e, projectGrantOwners(e)) },
 );
-tombstoneWhenOrgRemoved([ev.projectGrantAdded], "project_grant", (e: ProjectGrantAdded) => e.payload.grantId, projectGrantOwners);
+grants.onRow(
+  ev.projectGrantAdded,
+  tombstonesTable,
+  ...tombstoneWhenOrgRemoved("project_grant", (e: ProjectGrantAdded) => e.payload.grantId, projectGrantOwners),
+);
 
 // The project grant's roles changed: its user grants keep only roles still granted (order preserved).
 grants.onSql([ev.projectGrantChanged, ev.projectGrantCascadeChanged], (e) => {
-  const p = e.payload as { grantId: string; roleKeys?: string[] | null };
+  const p = e.payload;
   return [
     {
       text: `WITH lookup AS (UPDATE lookup_project_grants SET role_keys = $3, change_date = $4, sequence = $5
@@ -293,7 +331,14 @@ grants.onSql(ev.projectGrantRemoved, (e) => [
     values: [e.instanceId, e.payload.grantId],
   },
 ]);
-markRemoved(grants, ev.projectGrantRemoved, "project_grant", (e) => (e.payload as { grantId: string }).grantId);
+grants.markRemoved(ev.projectGrantRemoved, "project_grant", (e) => e.payload.grantId);
+
+// --- lookup: org names ---------------------------------------------------------------------------------
+
+grants.onRow(ev.orgAdded, lookupOrgsTable, (_row, e) => ({ ...created(lookupOrgsTable, e), org_id: e.aggregateId, name: e.payload.name }), {
+  unlessRemoved: ownOrgRefs,
+});
+grants.onRow(ev.orgChanged, lookupOrgsTable, (row, e) => (row ? touched(row, e, { name: e.payload.name }) : undefined));
 
 // --- org and instance cascades ---------------------------------------------------------------------------
 
@@ -321,13 +366,7 @@ grants.onSql(ev.orgRemoved, (e) => [
            ON CONFLICT (instance_id, kind, id) DO NOTHING`,
     values: [e.instanceId, e.aggregateId, e.createdAt, e.aggregateSequence],
   },
+  ...loginNameInputs.orgRemovedStatements(e),
+  { text: "DELETE FROM lookup_orgs WHERE instance_id = $1 AND org_id = $2", values: [e.instanceId, e.aggregateId] },
 ]);
-markRemoved(grants, ev.orgRemoved, "org");
-
-grants.onSql(ev.instanceRemoved, (e) =>
-  ["user_grants", "lookup_users", "lookup_projects", "lookup_project_grants"].map((t) => ({
-    text: `DELETE FROM ${t} WHERE instance_id = $1`,
-    values: [e.instanceId],
-  })),
-);
-markRemoved(grants, ev.instanceRemoved, "instance");
+grants.markRemoved(ev.orgRemoved, "org").cascadeInstanceRemoval();

@@ -1,27 +1,59 @@
 // User grants query API: get by id, and search with ZITADEL's user-grant filters, sorting and keyset
 // pagination. The user's names and org, the project's org and the granted org come from the lookups.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
+import {
+  boundedJsonDepth,
+  countMatching,
+  cursorKeys,
+  type DetailsRow,
+  detailsSchema,
+  enumName,
+  enumNames,
+  errorBodySchema,
+  idList,
+  keyset,
+  notFound,
+  pageSchema,
+  type RouteDeps,
+  searchPageRequest,
+  searchPageSchema,
+  type Tenant,
+  tenantRows,
+  tenantWhere,
+  textMatch,
+  toDetails,
+} from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import { GrantState } from "./projection.ts";
+import { GrantState, LookupUserType } from "./projection.ts";
+import { addSearchQueries, LOGIN_NAME, roleKey, roleKeysCondition, SORTING_COLUMNS, searchBody, textFilter, withGrantedCondition } from "./search-queries.ts";
 
-const stateNames = Object.keys(GrantState) as [keyof typeof GrantState, ...(keyof typeof GrantState)[]];
-const stateName = (n: number) => stateNames.find((k) => GrantState[k] === n) ?? "unspecified";
+// Lookup rows may be missing (owner events not seen yet): the grant is shown with nulls, never hidden.
+const FROM = `user_grants g
+LEFT JOIN lookup_users u ON u.instance_id = g.instance_id AND u.user_id = g.user_id
+LEFT JOIN lookup_projects p ON p.instance_id = g.instance_id AND p.project_id = g.project_id
+LEFT JOIN lookup_project_grants pg ON pg.instance_id = g.instance_id AND pg.grant_id = g.grant_id
+LEFT JOIN lookup_orgs o ON o.instance_id = g.instance_id AND o.org_id = g.resource_owner
+LEFT JOIN org_domains od ON od.instance_id = g.instance_id AND od.org_id = g.resource_owner`;
+const COLUMNS = `g.*, u.username, u.display_name, u.resource_owner AS user_org_id, p.resource_owner AS project_org_id,
+  pg.granted_org, u.type AS user_type, u.first_name, u.last_name, u.email, u.avatar_key, ${LOGIN_NAME} AS preferred_login_name,
+  o.name AS org_name, od.primary_domain AS org_primary_domain, p.name AS project_name`;
 
-/** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
-const SORTS = {
-  creationDate: { sql: "g.creation_date", kind: "timestamp" },
-  changeDate: { sql: "g.change_date", kind: "timestamp" },
-  id: { sql: "g.id", kind: "text" },
-  userId: { sql: "g.user_id", kind: "text" },
-  projectId: { sql: "g.project_id", kind: "text" },
-  orgId: { sql: "g.resource_owner", kind: "text" },
-  userOrgId: { sql: "coalesce(u.resource_owner, '')", kind: "text" },
-} as const;
-type SortKey = keyof typeof SORTS;
-// timestamptz as PostgreSQL renders it in a cursor; anything else would fail the cast (a 500, not a 400).
-const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+const grants = keyset({
+  name: "grants",
+  columns: COLUMNS,
+  from: FROM,
+  sorts: {
+    creationDate: { sql: "g.creation_date", kind: "timestamp" },
+    changeDate: { sql: "g.change_date", kind: "timestamp" },
+    id: { sql: "g.id", kind: "text" },
+    userId: { sql: "g.user_id", kind: "text" },
+    projectId: { sql: "g.project_id", kind: "text" },
+    orgId: { sql: "g.resource_owner", kind: "text" },
+    userOrgId: { sql: "coalesce(u.resource_owner, '')", kind: "text" },
+  },
+  tieBreaker: [{ sql: "g.id", kind: "text" }],
+});
 
 const listQuery = z.strictObject({
   userId: idSchema.optional(),
@@ -30,125 +62,202 @@ const listQuery = z.strictObject({
   userOrgId: idSchema.optional().describe("organization of the granted user"),
   projectOrgId: idSchema.optional().describe("organization owning the project"),
   projectGrantId: idSchema.optional(),
-  roleKey: z.string().min(1).max(200).optional().describe("grants containing this role"),
-  state: z.enum(stateNames).optional(),
-  ids: z
+  roleKey: roleKey.optional().describe("grants containing this role"),
+  withGranted: idSchema.optional().describe("grants the organization owns, and grants on its projects"),
+  roleKeys: z
     .string()
-    .max(4000)
-    .transform((s) => s.split(",").filter(Boolean))
-    .pipe(z.array(idSchema).min(1).max(100))
+    .min(1)
+    .max(2000)
+    .transform((v) => v.split(","))
+    .pipe(z.array(roleKey).max(100))
     .optional()
-    .describe("comma-separated grant ids"),
-  sort: z.enum(Object.keys(SORTS) as [SortKey, ...SortKey[]]).default("creationDate"),
-  ...pageQuery,
+    .describe("comma-separated role keys: grants containing any of them"),
+  userIds: idList.optional().describe("comma-separated user ids"),
+  userType: z.enum(enumNames(LookupUserType)).optional(),
+  userName: textFilter.optional(),
+  userNameMethod: textMatch,
+  loginName: textFilter.optional().describe("the user's preferred login name"),
+  loginNameMethod: textMatch,
+  displayName: textFilter.optional(),
+  displayNameMethod: textMatch,
+  firstName: textFilter.optional(),
+  firstNameMethod: textMatch,
+  lastName: textFilter.optional(),
+  lastNameMethod: textMatch,
+  email: textFilter.optional(),
+  emailMethod: textMatch,
+  orgName: textFilter.optional().describe("name of the organization owning the grant"),
+  orgNameMethod: textMatch,
+  orgDomain: textFilter.optional().describe("primary domain of the organization owning the grant"),
+  orgDomainMethod: textMatch,
+  projectName: textFilter.optional(),
+  projectNameMethod: textMatch,
+  state: z.enum(enumNames(GrantState)).optional(),
+  ids: idList.optional().describe("comma-separated grant ids"),
+  ...grants.params("creationDate"),
 });
 
-const grantSchema = z.object({
-  id: z.string(),
-  state: z.string(),
-  roles: z.array(z.string()),
-  organizationId: z.string().describe("organization owning the grant"),
-  user: z.object({
+const grantSchema = z
+  .object({
     id: z.string(),
-    username: z.string().nullable(),
-    displayName: z.string().nullable(),
-    organizationId: z.string().nullable(),
-  }),
-  project: z.object({ id: z.string(), organizationId: z.string().nullable() }),
-  projectGrant: z.object({ id: z.string(), grantedOrganizationId: z.string().nullable() }).nullable(),
-  details: detailsSchema,
-});
+    state: z.string(),
+    roles: z.array(z.string()),
+    organizationId: z.string().describe("organization owning the grant"),
+    organizationName: z.string().nullable().describe("its name; null while the org is unknown here"),
+    organizationPrimaryDomain: z.string().nullable().describe("its primary domain; null while it has none here"),
+    user: z.object({
+      id: z.string(),
+      type: z.string().nullable().describe("human or machine; null while the user is unknown here"),
+      username: z.string().nullable(),
+      preferredLoginName: z.string().nullable().describe("username, or username@primary org domain when the domain policy requires it"),
+      displayName: z.string().nullable(),
+      firstName: z.string().nullable(),
+      lastName: z.string().nullable(),
+      email: z.string().nullable(),
+      avatarKey: z.string().nullable(),
+      organizationId: z.string().nullable(),
+    }),
+    project: z.object({ id: z.string(), name: z.string().nullable(), organizationId: z.string().nullable() }),
+    projectGrant: z.object({ id: z.string(), grantedOrganizationId: z.string().nullable() }).nullable(),
+    details: detailsSchema,
+  })
+  .meta({ id: "UserGrant" });
 
-// Lookup rows may be missing (owner events not seen yet): the grant is shown with nulls, never hidden.
-const FROM = `FROM user_grants g
-LEFT JOIN lookup_users u ON u.instance_id = g.instance_id AND u.user_id = g.user_id
-LEFT JOIN lookup_projects p ON p.instance_id = g.instance_id AND p.project_id = g.project_id
-LEFT JOIN lookup_project_grants pg ON pg.instance_id = g.instance_id AND pg.grant_id = g.grant_id`;
-const COLUMNS = `g.*, u.username, u.display_name, u.resource_owner AS user_org_id, p.resource_owner AS project_org_id,
-  pg.granted_org`;
-
-type Row = Record<string, unknown> & { id: string };
+/** A row of `COLUMNS`, as pg returns it; the lookup columns are null when the lookup row is missing. */
+interface Row extends DetailsRow {
+  id: string;
+  state: number;
+  roles: string[];
+  user_id: string;
+  project_id: string;
+  grant_id: string | null;
+  username: string | null;
+  display_name: string | null;
+  user_org_id: string | null;
+  project_org_id: string | null;
+  granted_org: string | null;
+  user_type: number | null;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  avatar_key: string | null;
+  preferred_login_name: string | null;
+  org_name: string | null;
+  org_primary_domain: string | null;
+  project_name: string | null;
+}
 
 function toGrant(r: Row): z.infer<typeof grantSchema> {
   return {
     id: r.id,
-    state: stateName(r.state as number),
-    roles: r.roles as string[],
-    organizationId: r.resource_owner as string,
+    state: enumName(GrantState, r.state),
+    roles: r.roles,
+    organizationId: r.resource_owner,
+    organizationName: r.org_name,
+    organizationPrimaryDomain: r.org_primary_domain,
     user: {
-      id: r.user_id as string,
-      username: (r.username as string | null) ?? null,
-      displayName: (r.display_name as string | null) ?? null,
-      organizationId: (r.user_org_id as string | null) ?? null,
+      id: r.user_id,
+      type: r.user_type == null ? null : enumName(LookupUserType, r.user_type),
+      username: r.username,
+      preferredLoginName: r.preferred_login_name,
+      displayName: r.display_name,
+      firstName: r.first_name,
+      lastName: r.last_name,
+      email: r.email,
+      avatarKey: r.avatar_key,
+      organizationId: r.user_org_id,
     },
-    project: { id: r.project_id as string, organizationId: (r.project_org_id as string | null) ?? null },
-    projectGrant: r.grant_id ? { id: r.grant_id as string, grantedOrganizationId: (r.granted_org as string | null) ?? null } : null,
+    project: { id: r.project_id, name: r.project_name, organizationId: r.project_org_id },
+    projectGrant: r.grant_id ? { id: r.grant_id, grantedOrganizationId: r.granted_org } : null,
     details: toDetails(r),
   };
 }
 
 export const grantRoutes =
-  ({ db }: RouteDeps): FastifyPluginAsync =>
+  ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get(
+    const readPage = grants.reader(db, cursorKeys(config.cursorKeys, app.log));
+    app.get<{ Params: { grantId: string } }>(
       "/grants/:grantId",
       {
         schema: {
+          operationId: "getUserGrant",
           summary: "Get a user grant by id",
           tags: ["grants"],
           params: z.strictObject({ grantId: idSchema }),
-          response: { 200: grantSchema },
+          response: { 200: grantSchema, 404: errorBodySchema },
         },
       },
       async (req) => {
-        const { grantId } = req.params as { grantId: string };
+        const { grantId } = req.params;
         const w = tenantWhere(req.tenant, "g");
         w.add((p) => `g.id = ${p(grantId)}`);
-        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(`SELECT ${COLUMNS} ${FROM}`));
-        if (!rows[0]) throw notFound(`user grant ${grantId} not found`);
-        return toGrant(rows[0] as Row);
+        const [row] = await tenantRows<Row>(db, req.tenant, w.prepared(`SELECT ${COLUMNS} FROM ${FROM}`));
+        if (!row) throw notFound(`user grant ${grantId} not found`);
+        return toGrant(row);
       },
     );
 
-    app.get(
+    app.get<{ Querystring: z.infer<typeof listQuery> }>(
       "/grants",
       {
         schema: {
+          operationId: "searchUserGrants",
           summary: "Search user grants",
           description: "Filters are AND-ed. Pagination is keyset: pass `nextCursor` back as `cursor` with the same sort and order.",
           tags: ["grants"],
           querystring: listQuery,
-          response: { 200: z.object({ result: z.array(grantSchema), nextCursor: z.string().nullable() }) },
+          response: { 200: pageSchema(grantSchema) },
         },
       },
       async (req) => {
-        const q = req.query as z.infer<typeof listQuery>;
+        const q = req.query;
         const w = tenantWhere(req.tenant, "g");
-        if (q.userId) w.add((p) => `g.user_id = ${p(q.userId)}`);
-        if (q.projectId) w.add((p) => `g.project_id = ${p(q.projectId)}`);
-        if (q.orgId) w.add((p) => `g.resource_owner = ${p(q.orgId)}`);
-        if (q.userOrgId) w.add((p) => `u.resource_owner = ${p(q.userOrgId)}`);
-        if (q.projectOrgId) w.add((p) => `p.resource_owner = ${p(q.projectOrgId)}`);
-        if (q.projectGrantId) w.add((p) => `g.grant_id = ${p(q.projectGrantId)}`);
+        w.eq("g.user_id", q.userId).eq("g.project_id", q.projectId).eq("g.resource_owner", q.orgId);
+        w.eq("u.resource_owner", q.userOrgId).eq("p.resource_owner", q.projectOrgId).eq("g.grant_id", q.projectGrantId);
         if (q.roleKey) w.add((p) => `g.roles @> ARRAY[${p(q.roleKey)}::text]`);
-        if (q.state) w.add((p) => `g.state = ${p(GrantState[q.state as keyof typeof GrantState])}`);
+        if (q.state) w.eq("g.state", GrantState[q.state]);
         if (q.ids) w.add((p) => `g.id = ANY(${p(q.ids)}::text[])`);
-        const sort = SORTS[q.sort];
-        const cmp = q.order === "asc" ? ">" : "<";
-        if (q.cursor) {
-          const c = decodeCursor(q.cursor, { s: q.sort, d: q.order });
-          if (typeof c.v !== "string") throw badRequest("cursor is malformed");
-          if (sort.kind === "timestamp" && !PG_TIMESTAMP.test(c.v)) throw badRequest("cursor is malformed");
-          const cast = sort.kind === "timestamp" ? "::timestamptz" : "::text";
-          w.add((p) => `(${sort.sql}, g.id) ${cmp} (${p(c.v)}${cast}, ${p(c.id)}::text)`);
-        }
-        // The cursor carries the sort value as PostgreSQL renders it (full timestamp precision).
-        const sql = `SELECT ${COLUMNS}, (${sort.sql})::text AS sort_value ${FROM}${w.sql()} ORDER BY ${sort.sql} ${q.order}, g.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
-        const page = rows.slice(0, q.limit);
-        const last = page.at(-1);
-        const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string, id: last.id }) : null;
-        return { result: page.map(toGrant), nextCursor };
+        if (q.userIds) w.add((p) => `g.user_id = ANY(${p(q.userIds)}::text[])`);
+        if (q.roleKeys) w.add((p) => roleKeysCondition(p, q.roleKeys ?? []));
+        if (q.withGranted) w.add((p) => withGrantedCondition(p, q.withGranted as string));
+        if (q.userType) w.eq("u.type", LookupUserType[q.userType]);
+        w.text("u.username", q.userName, q.userNameMethod);
+        w.text(LOGIN_NAME, q.loginName, q.loginNameMethod);
+        w.text("u.display_name", q.displayName, q.displayNameMethod);
+        w.text("u.first_name", q.firstName, q.firstNameMethod);
+        w.text("u.last_name", q.lastName, q.lastNameMethod);
+        w.text("u.email", q.email, q.emailMethod);
+        w.text("o.name", q.orgName, q.orgNameMethod);
+        w.text("od.primary_domain", q.orgDomain, q.orgDomainMethod);
+        w.text("p.name", q.projectName, q.projectNameMethod);
+        const { rows, nextCursor } = await readPage<Row>(req.tenant, q, w);
+        return { result: rows.map(toGrant), nextCursor };
+      },
+    );
+
+    const body = searchBody(grants.sortNames);
+    app.post<{ Body: z.infer<typeof body> }>(
+      "/grants/_search",
+      {
+        preValidation: boundedJsonDepth,
+        schema: {
+          operationId: "searchUserGrantsByQuery",
+          summary: "Search user grants with a query tree (ZITADEL ListUserGrants)",
+          description:
+            "The queries are AND-ed; andQuery, orQuery and notQuery nest them. Pagination is keyset: pass `nextCursor` back as `cursor` with the same queries, sorting column and order.",
+          tags: ["grants"],
+          body,
+          response: { 200: searchPageSchema(grantSchema, "grant") },
+        },
+      },
+      async (req) => {
+        const b = req.body;
+        const where = (tenant: Tenant) => addSearchQueries(tenantWhere(tenant, "g"), b.queries);
+        const q = searchPageRequest(b, SORTING_COLUMNS);
+        const count = () => countMatching(db, req.tenant, FROM, where(req.tenant));
+        const [{ rows, nextCursor }, total] = await Promise.all([readPage<Row>(req.tenant, q, where(req.tenant)), b.withTotal ? count() : undefined]);
+        return { result: rows.map(toGrant), nextCursor, ...(total === undefined ? {} : { details: { totalResult: total } }) };
       },
     );
   };

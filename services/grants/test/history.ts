@@ -14,6 +14,10 @@ const WEIGHTS = {
   addOrg: 2,
   addUser: 6,
   renameUser: 2,
+  renameOrgOrProject: 2,
+  changeUserDetails: 2,
+  orgDomain: 2,
+  domainPolicy: 2,
   removeUser: 1,
   addProject: 4,
   addRole: 2,
@@ -83,7 +87,9 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
     alive: true,
     orgs: [] as string[],
     orgAggs: new Map<string, Emit>(),
-    users: [] as { id: string; org: string; agg: Emit }[],
+    users: [] as { id: string; org: string; human: boolean; agg: Emit }[],
+    instanceAgg: aggregate(inst, inst, inst),
+    policies: new Set<string>(),
     projects: [] as Project[],
     pgs: [] as ProjectGrant[],
     grants: [] as UserGrant[],
@@ -104,6 +110,7 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         const org = next("org");
         s.orgs.push(org);
         s.orgAggs.set(org, aggregate(s.inst, org, org));
+        out.push((s.orgAggs.get(org) as Emit)(ev.orgAdded, { name: `Org ${org}` }));
         break;
       }
       case "addUser": {
@@ -111,7 +118,7 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         if (!org) break;
         const id = next("user");
         const agg = aggregate(s.inst, id, org);
-        s.users.push({ id, org, agg });
+        s.users.push({ id, org, human: !it.flag, agg });
         out.push(
           it.flag
             ? agg(ev.userMachineAdded, { userName: id, name: `Machine ${id}` })
@@ -123,6 +130,55 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         const u = pick(s.users, it.a);
         if (!u) break;
         out.push(it.flag ? u.agg(ev.userUsernameChanged, { userName: `${u.id}-${it.b}` }) : u.agg(ev.userHumanProfileChanged, { displayName: `Name ${it.b}` }));
+        break;
+      }
+      case "renameOrgOrProject": {
+        const org = it.flag ? pick(s.orgs, it.a) : undefined;
+        const p = it.flag ? undefined : pick(s.projects, it.a);
+        if (org) out.push((s.orgAggs.get(org) as Emit)(ev.orgChanged, { name: `Org ${it.b}` }));
+        if (p) out.push(p.agg(ev.projectChanged, it.c % 2 ? { name: `Project ${it.b}` } : {}));
+        break;
+      }
+      // Names, e-mail and avatar of a human (what grants show of their user).
+      case "changeUserDetails": {
+        const u = pick(
+          s.users.filter((x) => x.human),
+          it.a,
+        );
+        if (!u) break;
+        const change = [
+          () => u.agg(ev.userHumanProfileChanged, { firstName: `F${it.b}`, lastName: it.flag ? `L${it.b}` : null }),
+          () => u.agg(ev.userHumanEmailChanged, { email: `${u.id}-${it.b}@x.org` }),
+          () => (it.flag ? u.agg(ev.userHumanAvatarAdded, { storeKey: `avatar-${it.b}` }) : u.agg(ev.userHumanAvatarRemoved, {})),
+        ][it.c % 3] as () => EventToPublish;
+        out.push(change());
+        break;
+      }
+      // The login-name inputs: an org's verified and primary domains.
+      case "orgDomain": {
+        const org = pick(s.orgs, it.a);
+        if (!org) break;
+        const o = s.orgAggs.get(org) as Emit;
+        const domain = `d${it.b % 3}.${org}.example`;
+        const events = [ev.orgDomainVerified, ev.orgDomainPrimarySet, ev.orgDomainRemoved];
+        out.push(o(events[it.c % 3] as (typeof events)[number], { domain }));
+        break;
+      }
+      // Domain policies of an org (added, changed, removed) or the instance default (added, then changed).
+      case "domainPolicy": {
+        const org = it.c % 3 === 0 ? s.inst : pick(s.orgs, it.a);
+        if (!org) break;
+        const agg = org === s.inst ? s.instanceAgg : (s.orgAggs.get(org) as Emit);
+        const exists = s.policies.has(org);
+        if (!exists) {
+          out.push(agg(org === s.inst ? ev.instanceDomainPolicyAdded : ev.orgDomainPolicyAdded, { userLoginMustBeDomain: it.flag }));
+          s.policies.add(org);
+        } else if (org !== s.inst && it.b % 3 === 0) {
+          out.push(agg(ev.orgDomainPolicyRemoved, {}));
+          s.policies.delete(org);
+        } else {
+          out.push(agg(org === s.inst ? ev.instanceDomainPolicyChanged : ev.orgDomainPolicyChanged, { userLoginMustBeDomain: it.flag }));
+        }
         break;
       }
       case "removeUser": {
@@ -140,14 +196,17 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         if (!org) break;
         const id = next("proj");
         const p: Project = { id, org, roles: [...it.roles], agg: aggregate(s.inst, id, org) };
-        out.push(p.agg(ev.projectAdded, {}));
+        out.push(p.agg(ev.projectAdded, it.flag ? { name: `Project ${id}` } : {}));
         for (const r of p.roles) out.push(p.agg(ev.projectRoleAdded, { key: r }));
         s.projects.push(p);
         break;
       }
       case "addRole": {
         const p = pick(s.projects, it.a);
-        const role = pick(ROLES.filter((r) => p && !p.roles.includes(r)), it.b);
+        const role = pick(
+          ROLES.filter((r) => p && !p.roles.includes(r)),
+          it.b,
+        );
         if (!p || !role) break;
         p.roles.push(role);
         out.push(p.agg(ev.projectRoleAdded, { key: role }));
@@ -171,7 +230,10 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
       }
       case "addProjectGrant": {
         const p = pick(s.projects, it.a);
-        const org = pick(s.orgs.filter((o) => o !== p?.org), it.b);
+        const org = pick(
+          s.orgs.filter((o) => o !== p?.org),
+          it.b,
+        );
         if (!p || !org) break;
         const pg: ProjectGrant = { id: next("pg"), project: p, grantedOrg: org, roles: within(it.roles, p.roles) };
         s.pgs.push(pg);
@@ -207,7 +269,12 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         const u = pick(s.users, it.a);
         const p = pick(s.projects, it.b);
         if (!u || !p) break;
-        const pg = it.flag ? pick(s.pgs.filter((x) => x.project === p), it.c) : undefined;
+        const pg = it.flag
+          ? pick(
+              s.pgs.filter((x) => x.project === p),
+              it.c,
+            )
+          : undefined;
         const owner = pg ? pg.grantedOrg : p.org;
         const id = next("ug");
         const g: UserGrant = { id, user: u.id, project: p, roles: within(it.roles, pg ? pg.roles : p.roles), active: true, agg: aggregate(s.inst, id, owner) };
@@ -224,14 +291,20 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         break;
       }
       case "deactivateGrant": {
-        const g = pick(s.grants.filter((x) => x.active), it.a);
+        const g = pick(
+          s.grants.filter((x) => x.active),
+          it.a,
+        );
         if (!g) break;
         g.active = false;
         out.push(g.agg(ev.userGrantDeactivated, {}));
         break;
       }
       case "reactivateGrant": {
-        const g = pick(s.grants.filter((x) => !x.active), it.a);
+        const g = pick(
+          s.grants.filter((x) => !x.active),
+          it.a,
+        );
         if (!g) break;
         g.active = true;
         out.push(g.agg(ev.userGrantReactivated, {}));
@@ -250,6 +323,7 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         out.push((s.orgAggs.get(org) as Emit)(ev.orgRemoved, {}));
         const users = new Set(s.users.filter((u) => u.org === org).map((u) => u.id));
         s.orgs = s.orgs.filter((o) => o !== org);
+        s.policies.delete(org);
         s.users = s.users.filter((u) => u.org !== org);
         s.projects = s.projects.filter((p) => p.org !== org);
         s.pgs = s.pgs.filter((pg) => pg.project.org !== org && pg.grantedOrg !== org);
@@ -259,7 +333,7 @@ export function interpret(intents: Intent[], instancePrefix = ""): { events: Eve
         break;
       }
       case "removeInstance": {
-        out.push(aggregate(s.inst, s.inst, s.inst)(ev.instanceRemoved, {}));
+        out.push(s.instanceAgg(ev.instanceRemoved, {}));
         s.alive = false;
         break;
       }
@@ -293,7 +367,9 @@ const intent = fc.record({
 // Orgs first, so most intents find something to act on; instance removals stay rare.
 export const intents = fc
   .tuple(fc.integer({ min: 2, max: 4 }), fc.array(intent, { minLength: 20, maxLength: 100, size: "medium" }))
-  .map(([orgs, rest]) => [...Array.from({ length: orgs }, (_, i): Intent => ({ kind: "addOrg", instance: i, a: 0, b: 0, c: 0, roles: [], flag: false })), ...rest]);
+  .map(([orgs, rest]) => [
+    ...Array.from({ length: orgs }, (_, i): Intent => ({ kind: "addOrg", instance: i, a: 0, b: 0, c: 0, roles: [], flag: false })),
+    ...rest,
+  ]);
 
 export const histories = intents.map((i) => interpret(i).events);
-

@@ -1,12 +1,13 @@
 // Projection specs: given user grant, user, project, org and instance events, then the expected rows,
 // against real PostgreSQL.
 import * as ev from "@idp/events";
+import { preferredLoginNameSql } from "@idp/runtime";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
 import { type ProjectionSpec, projectionSpec } from "../../../test/support/projection-spec.ts";
-import { GrantState, grantsService } from "../src/index.ts";
-import { interpret, intents } from "./history.ts";
+import { GrantState, grantsService, LookupUserType } from "../src/index.ts";
+import { intents, interpret } from "./history.ts";
 
 let spec: ProjectionSpec;
 beforeAll(async () => {
@@ -127,11 +128,7 @@ describe("grants projection: user lookup", () => {
     const machineId = id("user");
     const self = aggregate(w.inst, selfId, w.org);
     const machineEv = aggregate(w.inst, machineId, "other-org")(ev.userMachineAdded, { userName: "svc", name: "Service" });
-    await spec.given(
-      w.user(ev.userHumanAdded, human),
-      self(ev.userHumanSelfRegistered, { ...human, userName: "self", displayName: "" }),
-      machineEv,
-    );
+    await spec.given(w.user(ev.userHumanAdded, human), self(ev.userHumanSelfRegistered, { ...human, userName: "self", displayName: "" }), machineEv);
     expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ resource_owner: w.org, username: "ada", display_name: "Ada L", sequence: 1 });
     expect(await lookup("lookup_users", "user_id", selfId)).toMatchObject({ username: "self", display_name: null });
     expect(await lookup("lookup_users", "user_id", machineId)).toMatchObject({ resource_owner: "other-org", username: "svc", display_name: null });
@@ -142,10 +139,122 @@ describe("grants projection: user lookup", () => {
     await spec.given(w.user(ev.userHumanAdded, human), w.user(ev.userUsernameChanged, { userName: "ada2" }));
     expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ username: "ada2", sequence: 2 });
     await spec.given(w.user(ev.userDomainClaimed, { userName: "ada-claimed" }), w.user(ev.userHumanProfileChanged, { firstName: "A" }));
-    // A profile change without displayName leaves it as it was.
-    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ username: "ada-claimed", display_name: "Ada L", sequence: 3 });
+    // A profile change without displayName leaves it as it was (the first name is kept for the API).
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ username: "ada-claimed", display_name: "Ada L", first_name: "A", sequence: 4 });
     await spec.given(w.user(ev.userHumanProfileChanged, { displayName: "Countess" }));
     expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ display_name: "Countess", sequence: 5 });
+  });
+});
+
+describe("grants projection: the user's type, names, e-mail, avatar and preferred login name", () => {
+  const preferred = async (userId: string, inst = "i1") =>
+    (await spec.pool.query(`SELECT ${preferredLoginNameSql("u")} AS name FROM lookup_users u WHERE u.instance_id = $1 AND u.user_id = $2`, [inst, userId]))
+      .rows[0]?.name;
+
+  it("human added records type, names and e-mail; machine added only type and username", async () => {
+    const w = world();
+    const machineId = id("user");
+    await spec.given(w.user(ev.userHumanAdded, human), aggregate(w.inst, machineId, w.org)(ev.userMachineAdded, { userName: "svc", name: "Service" }));
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({
+      type: LookupUserType.human,
+      username: "ada",
+      display_name: "Ada L",
+      first_name: "Ada",
+      last_name: "Lovelace",
+      email: "ada@example.com",
+      avatar_key: null,
+    });
+    expect(await lookup("lookup_users", "user_id", machineId)).toMatchObject({
+      type: LookupUserType.machine,
+      username: "svc",
+      display_name: null,
+      first_name: null,
+      last_name: null,
+      email: null,
+      avatar_key: null,
+    });
+  });
+
+  it("profile, e-mail and avatar events update the lookup and stamp it; absent profile fields stay", async () => {
+    const w = world();
+    await spec.given(w.user(ev.userHumanAdded, human));
+    await spec.given(w.user(ev.userHumanProfileChanged, { lastName: "Byron" }));
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ first_name: "Ada", last_name: "Byron", display_name: "Ada L", sequence: 2 });
+    // Nothing the lookup holds changed (nick name only): no write.
+    await spec.given(w.user(ev.userHumanProfileChanged, { nickName: "A" }));
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ sequence: 2 });
+    await spec.given(w.user(ev.userHumanEmailChanged, { email: "countess@example.com" }), w.user(ev.userHumanAvatarAdded, { storeKey: "avatars/ada" }));
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ email: "countess@example.com", avatar_key: "avatars/ada", sequence: 5 });
+    await spec.given(w.user(ev.userHumanAvatarRemoved, {}));
+    expect(await lookup("lookup_users", "user_id", w.userId)).toMatchObject({ avatar_key: null, sequence: 6 });
+  });
+
+  it("the preferred login name follows username, org domains, org policy and the instance default", async () => {
+    const w = world("ln-g1");
+    const instance = aggregate(w.inst, w.inst, w.inst);
+    await spec.given(w.user(ev.userHumanAdded, human));
+    expect(await preferred(w.userId, w.inst)).toBe("ada");
+    await spec.given(instance(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    expect(await preferred(w.userId, w.inst)).toBeNull();
+    await spec.given(w.orgAgg(ev.orgDomainVerified, { domain: "a.example" }), w.orgAgg(ev.orgDomainPrimarySet, { domain: "a.example" }));
+    expect(await preferred(w.userId, w.inst)).toBe("ada@a.example");
+    await spec.given(w.user(ev.userUsernameChanged, { userName: "ada2" }));
+    expect(await preferred(w.userId, w.inst)).toBe("ada2@a.example");
+    await spec.given(w.orgAgg(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: false }));
+    expect(await preferred(w.userId, w.inst)).toBe("ada2");
+    await spec.given(w.orgAgg(ev.orgDomainPolicyChanged, { userLoginMustBeDomain: true }));
+    expect(await preferred(w.userId, w.inst)).toBe("ada2@a.example");
+    await spec.given(w.orgAgg(ev.orgDomainRemoved, { domain: "a.example" }));
+    expect(await preferred(w.userId, w.inst)).toBeNull();
+    await spec.given(w.orgAgg(ev.orgDomainPolicyRemoved, {}), instance(ev.instanceDomainPolicyChanged, { userLoginMustBeDomain: false }));
+    expect(await preferred(w.userId, w.inst)).toBe("ada2");
+  });
+
+  it("org.removed drops the org's domains and policy; user.removed drops the user", async () => {
+    const w = world("ln-g2");
+    await spec.given(
+      w.user(ev.userHumanAdded, human),
+      w.orgAgg(ev.orgDomainVerified, { domain: "a.example" }),
+      w.orgAgg(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }),
+      aggregate(w.inst, w.inst, w.inst)(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: false }),
+    );
+    const other = world("ln-g2");
+    await spec.given(other.user(ev.userMachineAdded, { userName: "svc", name: "S" }), other.orgAgg(ev.orgDomainVerified, { domain: "b.example" }));
+    await spec.given(w.orgAgg(ev.orgRemoved, {}), other.user(ev.userRemoved, {}));
+    const orgs = async (table: string, column: string) =>
+      (await spec.pool.query(`SELECT ${column} AS id FROM ${table} WHERE instance_id = $1 ORDER BY 1`, [w.inst])).rows.map((r) => r.id);
+    expect(await orgs("org_domains", "org_id")).toEqual([other.org]);
+    expect(await orgs("domain_policies", "owner_id")).toEqual([w.inst]);
+    expect(await orgs("lookup_users", "user_id")).toEqual([]);
+  });
+});
+
+describe("grants projection: org and project names", () => {
+  it("org.added / org.changed and project.added (v2) / project.changed keep the names; org.removed drops the org's", async () => {
+    const w = world();
+    await spec.given(w.orgAgg(ev.orgAdded, { name: "Acme" }), w.project(ev.projectAdded, { name: "Portal" }));
+    expect(await lookup("lookup_orgs", "org_id", w.org)).toMatchObject({ resource_owner: w.org, name: "Acme", sequence: 1 });
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toMatchObject({ name: "Portal", sequence: 1 });
+    await spec.given(w.orgAgg(ev.orgChanged, { name: "Acme Ltd" }), w.project(ev.projectChanged, { name: "Portal 2" }));
+    expect(await lookup("lookup_orgs", "org_id", w.org)).toMatchObject({ name: "Acme Ltd", sequence: 2 });
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toMatchObject({ name: "Portal 2", sequence: 2 });
+    // A project change without a name keeps it.
+    await spec.given(w.project(ev.projectChanged, {}));
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toMatchObject({ name: "Portal 2", sequence: 2 });
+    await spec.given(w.orgAgg(ev.orgRemoved, {}));
+    expect(await lookup("lookup_orgs", "org_id", w.org)).toBeUndefined();
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toBeUndefined();
+    // A late org.added of the removed org creates nothing.
+    await spec.given(aggregate(w.inst, w.org, w.org, Date.parse("2026-03-01T09:00:00Z"))(ev.orgAdded, { name: "Late" }));
+    expect(await lookup("lookup_orgs", "org_id", w.org)).toBeUndefined();
+  });
+
+  it("a project added with the v1 payload (no name) has none until project.changed names it", async () => {
+    const w = world();
+    await spec.given(w.project(ev.projectAdded, {}));
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toMatchObject({ name: null });
+    await spec.given(w.project(ev.projectChanged, { name: "Named" }));
+    expect(await lookup("lookup_projects", "project_id", w.projectId)).toMatchObject({ name: "Named" });
   });
 });
 
@@ -320,7 +429,9 @@ describe("grants projection: cascades", () => {
       late[3].e(ev.userGrantAdded, { userId: y.userId, projectId: y.projectId, grantId: pgToX, roleKeys: ["a"] }),
     );
     for (const g of late) expect(await grantRow(g.grantId)).toBeUndefined();
-    const tombstones = (await spec.pool.query("SELECT kind, id FROM projector_tombstones WHERE instance_id = 'i1' AND resource_owner = $1 ORDER BY kind, id", [x.org])).rows;
+    const tombstones = (
+      await spec.pool.query("SELECT kind, id FROM projector_tombstones WHERE instance_id = 'i1' AND resource_owner = $1 ORDER BY kind, id", [x.org])
+    ).rows;
     expect(tombstones).toEqual(
       [
         { kind: "org", id: x.org },

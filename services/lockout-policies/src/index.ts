@@ -1,6 +1,6 @@
+import { fileURLToPath } from "node:url";
 import { catalog } from "@idp/events";
 import type { ServiceDefinition } from "@idp/runtime";
-import { fileURLToPath } from "node:url";
 import { lockoutPolicies } from "./projection.ts";
 import { lockoutPolicyRoutes } from "./routes.ts";
 

@@ -2,69 +2,86 @@
 // own, else the default: ZITADEL's LockoutPolicyByOrg), and a list with keyset pagination. A token
 // restricted to an org reads that org's policies and the default only.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, forbidden, notFound, pageQuery, type RouteDeps, type SqlWhere, type Tenant, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
+import {
+  cursorKeys,
+  type DetailsRow,
+  detailsSchema,
+  enumName,
+  errorBodySchema,
+  flag,
+  forbidden,
+  keyset,
+  notFound,
+  type OrgScope,
+  pageSchema,
+  type RouteDeps,
+  type SqlWhere,
+  type Tenant,
+  tenantRows,
+  tenantWhere,
+  toDetails,
+} from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { PolicyState } from "./projection.ts";
 
 /** An org-restricted token sees its org's policy and the instance default (which applies to its org). */
-const orgScope = (p: (value: unknown) => string, orgId: string) => `(p.is_default OR p.resource_owner = ${p(orgId)})`;
+const orgScope: OrgScope = (p, orgId) => `(p.is_default OR p.resource_owner = ${p(orgId)})`;
 
-/** Sortable fields → a non-null SQL expression; creation dates travel in cursors as integer microseconds. */
+const COLUMNS = `p.id, p.resource_owner, p.creation_date, p.change_date, p.sequence, p.state, p.is_default,
+  p.max_password_attempts, p.max_otp_attempts, p.show_lockout_failures`;
 
-const SORTS = {
-  id: { sql: "p.id", kind: "text" },
-  creationDate: { sql: "p.creation_date", kind: "timestamp" },
-} as const;
-type SortKey = keyof typeof SORTS;
-type Sort = (typeof SORTS)[SortKey];
-
-const sortValue = (sort: Sort) => (sort.kind === "timestamp" ? `(extract(epoch FROM ${sort.sql}) * 1000000)::int8` : sort.sql);
-function cursorValue(sort: Sort, v: unknown, p: (v: unknown) => string): string {
-  if (sort.kind === "text") {
-    if (typeof v !== "string") throw badRequest("cursor is malformed");
-    return `${p(v)}::text`;
-  }
-  // Within PostgreSQL's timestamp range, so a forged cursor is a 400 and never an SQL error.
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < -2e17) throw badRequest("cursor is malformed");
-  return `(timestamptz 'epoch' + ${p(v)}::int8 * interval '1 microsecond')`;
-}
+const policies = keyset({
+  name: "lockout-policies",
+  columns: COLUMNS,
+  from: "lockout_policies p",
+  sorts: {
+    id: { sql: "p.id", kind: "text" },
+    creationDate: { sql: "p.creation_date", kind: "timestamp" },
+  },
+  tieBreaker: [{ sql: "p.id", kind: "text" }],
+});
 
 const listQuery = z.strictObject({
-  isDefault: z
-    .enum(["true", "false"])
-    .transform((v) => v === "true")
-    .optional()
-    .describe("true: only the instance default; false: only org policies"),
-  sort: z.enum(Object.keys(SORTS) as [SortKey, ...SortKey[]]).default("id"),
-  ...pageQuery,
+  isDefault: flag.optional().describe("true: only the instance default; false: only org policies"),
+  ...policies.params("id"),
 });
 
-const policySchema = z.object({
-  id: z.string().describe("the org id, or the instance id for the default"),
-  isDefault: z.boolean(),
-  state: z.string(),
-  maxPasswordAttempts: z.number().describe("failed password checks before the user is locked; 0: never"),
-  maxOtpAttempts: z.number().describe("failed OTP checks before the user is locked; 0: never"),
-  showLockoutFailures: z.boolean(),
-  details: detailsSchema,
-});
+const policySchema = z
+  .object({
+    id: z.string().describe("the org id, or the instance id for the default"),
+    isDefault: z.boolean(),
+    state: z.string(),
+    maxPasswordAttempts: z.number().describe("failed password checks before the user is locked; 0: never"),
+    maxOtpAttempts: z.number().describe("failed OTP checks before the user is locked; 0: never"),
+    showLockoutFailures: z.boolean(),
+    details: detailsSchema,
+  })
+  .meta({ id: "LockoutPolicy" });
 
-const effectiveSchema = policySchema.extend({
-  source: z.enum(["org", "default"]).describe("org: the org's own policy; default: the instance default applies"),
-});
+const effectiveSchema = policySchema
+  .extend({
+    source: z.enum(["org", "default"]).describe("org: the org's own policy; default: the instance default applies"),
+  })
+  .meta({ id: "EffectiveLockoutPolicy" });
 
-const SELECT = `SELECT p.id, p.resource_owner, p.creation_date, p.change_date, p.sequence, p.state, p.is_default,
-  p.max_password_attempts, p.max_otp_attempts, p.show_lockout_failures
-FROM lockout_policies p`;
+const SELECT = `SELECT ${COLUMNS} FROM lockout_policies p`;
 
-type Row = Record<string, unknown> & { id: string };
+/** A row of `COLUMNS`, as pg returns it. */
+interface Row extends DetailsRow {
+  id: string;
+  state: number;
+  is_default: boolean;
+  max_password_attempts: number | string;
+  max_otp_attempts: number | string;
+  show_lockout_failures: boolean;
+}
 
 function toPolicy(r: Row): z.infer<typeof policySchema> {
   return {
     id: r.id,
     isDefault: r.is_default === true,
-    state: r.state === PolicyState.active ? "active" : r.state === PolicyState.removed ? "removed" : "unspecified",
+    state: enumName(PolicyState, r.state),
     maxPasswordAttempts: Number(r.max_password_attempts),
     maxOtpAttempts: Number(r.max_otp_attempts),
     showLockoutFailures: r.show_lockout_failures === true,
@@ -80,18 +97,19 @@ function assertOrgAllowed(tenant: Tenant, orgId: string) {
 const orgParams = z.strictObject({ orgId: idSchema });
 
 export const lockoutPolicyRoutes =
-  ({ db }: RouteDeps): FastifyPluginAsync =>
+  ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    const query = async (tenant: Tenant, w: SqlWhere, suffix = "") =>
-      (await tenantRows(db, tenant.instanceId, w.prepared(SELECT, suffix))) as Row[];
+    const readPage = policies.reader(db, cursorKeys(config.cursorKeys, app.log));
+    const query = async (tenant: Tenant, w: SqlWhere, suffix = "") => tenantRows<Row>(db, tenant, w.prepared(SELECT, suffix));
 
     app.get(
       "/lockout-policies/default",
       {
         schema: {
+          operationId: "getDefaultLockoutPolicy",
           summary: "Get the instance's default lockout policy",
           tags: ["lockout policies"],
-          response: { 200: policySchema },
+          response: { 200: policySchema, 404: errorBodySchema },
         },
       },
       async (req) => {
@@ -103,19 +121,20 @@ export const lockoutPolicyRoutes =
       },
     );
 
-    app.get(
+    app.get<{ Params: z.infer<typeof orgParams> }>(
       "/orgs/:orgId/lockout-policy",
       {
         schema: {
+          operationId: "getOrgLockoutPolicy",
           summary: "Get an organization's own lockout policy",
           description: "404 when the organization has no policy of its own (the default applies: see /effective).",
           tags: ["lockout policies"],
           params: orgParams,
-          response: { 200: policySchema },
+          response: { 200: policySchema, 404: errorBodySchema },
         },
       },
       async (req) => {
-        const { orgId } = req.params as z.infer<typeof orgParams>;
+        const { orgId } = req.params;
         assertOrgAllowed(req.tenant, orgId);
         const w = tenantWhere(req.tenant, "p", orgScope);
         w.add((p) => `p.id = ${p(orgId)} AND NOT p.is_default`);
@@ -125,19 +144,20 @@ export const lockoutPolicyRoutes =
       },
     );
 
-    app.get(
+    app.get<{ Params: z.infer<typeof orgParams> }>(
       "/orgs/:orgId/lockout-policy/effective",
       {
         schema: {
+          operationId: "getEffectiveLockoutPolicy",
           summary: "Get the lockout policy that applies to an organization",
           description: "The organization's own policy if it has one, else the instance default (`source` says which).",
           tags: ["lockout policies"],
           params: orgParams,
-          response: { 200: effectiveSchema },
+          response: { 200: effectiveSchema, 404: errorBodySchema },
         },
       },
       async (req) => {
-        const { orgId } = req.params as z.infer<typeof orgParams>;
+        const { orgId } = req.params;
         assertOrgAllowed(req.tenant, orgId);
         const w = tenantWhere(req.tenant, "p", orgScope);
         w.add((p) => `((p.id = ${p(orgId)} AND NOT p.is_default) OR (p.id = ${p(req.tenant.instanceId)} AND p.is_default))`);
@@ -149,33 +169,24 @@ export const lockoutPolicyRoutes =
       },
     );
 
-    app.get(
+    app.get<{ Querystring: z.infer<typeof listQuery> }>(
       "/lockout-policies",
       {
         schema: {
+          operationId: "searchLockoutPolicies",
           summary: "List lockout policies",
           description: "The instance default and every org policy. Pagination is keyset: pass `nextCursor` back as `cursor` with the same sort and order.",
           tags: ["lockout policies"],
           querystring: listQuery,
-          response: { 200: z.object({ result: z.array(policySchema), nextCursor: z.string().nullable() }) },
+          response: { 200: pageSchema(policySchema) },
         },
       },
       async (req) => {
-        const q = req.query as z.infer<typeof listQuery>;
+        const q = req.query;
         const w = tenantWhere(req.tenant, "p", orgScope);
         if (q.isDefault !== undefined) w.add(() => (q.isDefault ? "p.is_default" : "NOT p.is_default"));
-        const sort = SORTS[q.sort];
-        const cmp = q.order === "asc" ? ">" : "<";
-        if (q.cursor) {
-          const c = decodeCursor(q.cursor, { s: q.sort, d: q.order });
-          w.add((p) => `(${sort.sql}, p.id) ${cmp} (${cursorValue(sort, c.v, p)}, ${p(c.id)}::text)`);
-        }
-        const sql = `${SELECT.replace("\nFROM lockout_policies p", `, ${sortValue(sort)} AS sort_value\nFROM lockout_policies p`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, p.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
-        const page = rows.slice(0, q.limit);
-        const last = page.at(-1);
-        const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;
-        return { result: page.map(toPolicy), nextCursor };
+        const { rows, nextCursor } = await readPage<Row>(req.tenant, q, w);
+        return { result: rows.map(toPolicy), nextCursor };
       },
     );
   };

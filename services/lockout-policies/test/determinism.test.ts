@@ -1,8 +1,9 @@
 // Replay = live, and duplicates change nothing, over random valid histories of lockout policies
 // (fast-check): several instances, the instance default and org policies added, changed and removed
 // (and re-added), org removals and instance removals, interleaved across aggregates.
-import * as ev from "@idp/events";
+
 import type { EventDefinition } from "@idp/events";
+import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import fc from "fast-check";
 import { it } from "vitest";
@@ -14,10 +15,7 @@ const T0 = Date.parse("2026-03-01T10:00:00Z");
 
 const attempts = fc.integer({ min: 0, max: 20 });
 const addPayload = fc.record({ maxPasswordAttempts: attempts, maxOTPAttempts: fc.option(attempts), showLockOutFailures: fc.boolean() });
-const changePayload = fc.record(
-  { maxPasswordAttempts: attempts, maxOTPAttempts: attempts, showLockOutFailures: fc.boolean() },
-  { requiredKeys: [] },
-);
+const changePayload = fc.record({ maxPasswordAttempts: attempts, maxOTPAttempts: attempts, showLockOutFailures: fc.boolean() }, { requiredKeys: [] });
 // A policy's life: add, then changes; an org policy may be removed and added again.
 const step = fc.oneof(
   fc.record({ kind: fc.constant("add" as const), payload: addPayload }),
@@ -56,8 +54,9 @@ function policyEvents(a: ReturnType<typeof aggregate>, steps: Step[], defs: Defs
   return out;
 }
 
-const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 200 }) }).map(
-  ({ instances, order }) => {
+const histories = fc
+  .record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 200 }) })
+  .map(({ instances, order }) => {
     const streams: EventToPublish[][] = [];
     const tail: EventToPublish[] = [];
     instances.forEach((script, i) => {
@@ -69,7 +68,11 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       );
       script.orgs.forEach((o, j) => {
         const org = aggregate(inst, `o${j}`, `o${j}`);
-        const events = policyEvents(org, o.steps, { added: ev.orgLockoutPolicyAdded, changed: ev.orgLockoutPolicyChanged, removed: ev.orgLockoutPolicyRemoved });
+        const events = policyEvents(org, o.steps, {
+          added: ev.orgLockoutPolicyAdded,
+          changed: ev.orgLockoutPolicyChanged,
+          removed: ev.orgLockoutPolicyRemoved,
+        });
         if (o.removed) events.push(org(ev.orgRemoved, {}));
         streams.push(events);
       });
@@ -85,8 +88,7 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       out.push((open[(order[k++] ?? 0) % open.length] as EventToPublish[]).shift() as EventToPublish);
     }
     return [...out, ...tail].map((e, i) => ({ ...e, createdAt: new Date(T0 + i * 1000) }));
-  },
-);
+  });
 
 it("lockout policies: live (random batches) = replay = live with a suffix published twice", async () => {
   await checkDeterminism(lockoutPoliciesService, histories, { numRuns: 50 });

@@ -5,7 +5,7 @@ import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
-import { type TestService, startTestService, waitForPositions } from "../../../test/support/service.ts";
+import { startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { lockoutPoliciesService } from "../src/index.ts";
 
 let t: TestService;
@@ -93,7 +93,12 @@ describe("lockout policies end to end", () => {
 
   it("the effective policy is the org's own, else the instance default, and says which", async () => {
     expect((await get("/v1/orgs/o1/lockout-policy/effective", instA)).body).toMatchObject({ id: "o1", source: "org", maxPasswordAttempts: 101 });
-    expect((await get("/v1/orgs/o3/lockout-policy/effective", instA)).body).toMatchObject({ id: instA, source: "default", isDefault: true, maxPasswordAttempts: 10 });
+    expect((await get("/v1/orgs/o3/lockout-policy/effective", instA)).body).toMatchObject({
+      id: instA,
+      source: "default",
+      isDefault: true,
+      maxPasswordAttempts: 10,
+    });
     expect((await get("/v1/orgs/o5/lockout-policy/effective", instB)).body).toMatchObject({ id: instB, source: "default", maxPasswordAttempts: 20 });
   });
 

@@ -3,7 +3,7 @@ import * as ev from "@idp/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
 import { type ProjectionSpec, projectionSpec } from "../../../test/support/projection-spec.ts";
-import { PolicyState, lockoutPoliciesService } from "../src/index.ts";
+import { lockoutPoliciesService, PolicyState } from "../src/index.ts";
 
 let spec: ProjectionSpec;
 beforeAll(async () => {
@@ -23,8 +23,7 @@ const fresh = () => {
 };
 const policy = async (inst: string, id: string) =>
   (await spec.pool.query("SELECT * FROM lockout_policies WHERE instance_id = $1 AND id = $2", [inst, id])).rows[0];
-const ids = async (inst: string) =>
-  (await spec.pool.query("SELECT id FROM lockout_policies WHERE instance_id = $1 ORDER BY id", [inst])).rows.map((r) => r.id);
+const ids = async (inst: string) => (await spec.pool.query("SELECT id FROM lockout_policies WHERE instance_id = $1 ORDER BY id", [inst])).rows.map((r) => r.id);
 
 describe("lockout policies projection", () => {
   it("instance.policy.lockout.added inserts the instance default (id = instance id)", async () => {
@@ -62,7 +61,10 @@ describe("lockout policies projection", () => {
   it("a second add for the same owner keeps the first policy", async () => {
     const { inst, org } = fresh();
     const o = org();
-    await spec.given(o(ev.orgLockoutPolicyAdded, { maxPasswordAttempts: 1, showLockOutFailures: false }), o(ev.orgLockoutPolicyAdded, { maxPasswordAttempts: 2, showLockOutFailures: true }));
+    await spec.given(
+      o(ev.orgLockoutPolicyAdded, { maxPasswordAttempts: 1, showLockOutFailures: false }),
+      o(ev.orgLockoutPolicyAdded, { maxPasswordAttempts: 2, showLockOutFailures: true }),
+    );
     expect(await policy(inst, "o1")).toMatchObject({ max_password_attempts: 1, show_lockout_failures: false, sequence: 1 });
   });
 
@@ -85,8 +87,17 @@ describe("lockout policies projection", () => {
 
   it("instance.policy.lockout.changed updates the default", async () => {
     const { inst, instance } = fresh();
-    await spec.given(instance(ev.instanceLockoutPolicyAdded, { maxPasswordAttempts: 5, showLockOutFailures: true }), instance(ev.instanceLockoutPolicyChanged, { maxPasswordAttempts: 7 }));
-    expect(await policy(inst, inst)).toMatchObject({ is_default: true, max_password_attempts: 7, max_otp_attempts: 0, show_lockout_failures: true, sequence: 2 });
+    await spec.given(
+      instance(ev.instanceLockoutPolicyAdded, { maxPasswordAttempts: 5, showLockOutFailures: true }),
+      instance(ev.instanceLockoutPolicyChanged, { maxPasswordAttempts: 7 }),
+    );
+    expect(await policy(inst, inst)).toMatchObject({
+      is_default: true,
+      max_password_attempts: 7,
+      max_otp_attempts: 0,
+      show_lockout_failures: true,
+      sequence: 2,
+    });
   });
 
   it("a change of a policy that does not exist adds nothing", async () => {

@@ -16,7 +16,11 @@ const userScript = fc.record({
   // add: a new token; remove: one of the user's tokens (possibly already removed, or never added).
   steps: fc.array(
     fc.oneof(
-      fc.record({ kind: fc.constant("add" as const), expiresIn: fc.integer({ min: -10, max: 10 }), scopes: fc.option(fc.subarray(["openid", "profile", "email"])) }),
+      fc.record({
+        kind: fc.constant("add" as const),
+        expiresIn: fc.integer({ min: -10, max: 10 }),
+        scopes: fc.option(fc.subarray(["openid", "profile", "email"])),
+      }),
       fc.record({ kind: fc.constant("remove" as const), token: fc.nat({ max: 5 }) }),
     ),
     { maxLength: 6 },
@@ -29,8 +33,9 @@ const instanceScript = fc.record({
   instanceRemoved: fc.boolean(),
 });
 
-const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 200 }) }).map(
-  ({ instances, order }) => {
+const histories = fc
+  .record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 200 }) })
+  .map(({ instances, order }) => {
     const streams: EventToPublish[][] = [];
     const tail: EventToPublish[] = [];
     instances.forEach((script, i) => {
@@ -64,8 +69,7 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       out.push((open[(order[k++] ?? 0) % open.length] as EventToPublish[]).shift() as EventToPublish);
     }
     return [...out, ...tail].map((e, i) => ({ ...e, createdAt: new Date(T0 + i * 1000) }));
-  },
-);
+  });
 
 it("pats: live (random batches) = replay = live with a suffix published twice", async () => {
   await checkDeterminism(patsService, histories, { numRuns: 50 });

@@ -5,7 +5,7 @@ import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
-import { type TestService, startTestService, waitForPositions } from "../../../test/support/service.ts";
+import { startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { patsService } from "../src/index.ts";
 
 let t: TestService;
@@ -124,7 +124,7 @@ describe("pats end to end", () => {
       expect(res.status, q).toBe(400);
       expect(await res.json()).toMatchObject({ code: "invalid_argument" });
     }
-    // Forged cursors: a timestamp that is not a number, or out of range, is rejected before SQL.
+    // Forged (unsigned) cursors and a cursor of another sort are rejected before SQL.
     for (const v of ["not a time", 1e15]) {
       const forged = Buffer.from(JSON.stringify({ s: "expiration", d: "asc", v, id: "x" })).toString("base64url");
       expect((await t.get(`/v1/pats?sort=expiration&cursor=${forged}`, instA)).status).toBe(400);

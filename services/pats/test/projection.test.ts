@@ -55,7 +55,7 @@ describe("pats projection", () => {
     expect(await tokensOf(id)).toEqual([tok(2)]);
   });
 
-  it("the DESIGN's names user.personal.access.token.added/removed are aliases of ZITADEL's user.pat.*", async () => {
+  it("the older names user.personal.access.token.added/removed are aliases of ZITADEL's user.pat.*", async () => {
     const { id, tok, e } = fresh();
     await spec.given(
       { ...e(ev.userPatAdded, { tokenId: tok(1), expiration: EXP }), eventType: "user.personal.access.token.added" },

@@ -1,134 +1,83 @@
 // Sessions read model (ZITADEL sessions8): one row per session with the user check, the time of each
 // factor check, the token id, metadata, user agent and expiration; plus a small lookup of the users'
-// names (fed by user events) so the API can show who a session belongs to without calling the users
-// service. Cascades: user removed / locked / deactivated delete the user's sessions, a password change
+// names (fed by user events) and of the org domains and domain policies their login names depend on, so
+// the API can show who a session belongs to without calling the users service. Cascades: user removed / locked / deactivated delete the user's sessions, a password change
 // invalidates older password checks, instance removed deletes everything.
 import * as ev from "@idp/events";
 import {
-  type BaseRow,
-  type FoldContext,
-  Projection,
-  type ProjectedEvent,
-  type RowRef,
-  type RowResult,
+  aggregateColumns,
   anyRemoved,
-  markRemoved,
+  baseColumns,
+  col,
+  created,
+  declareLoginNameInputs,
+  instanceTombstone,
+  nullIfEmpty,
+  ownerTombstones,
+  type ProjectedEvent,
+  Projection,
+  type RowOf,
+  removeRow,
   tombstone,
   touched,
 } from "@idp/runtime";
 
 export const SessionState = { active: 1, terminated: 2 } as const;
 
-export interface SessionRow extends BaseRow {
-  id: string;
-  creation_date: Date;
-  state: number;
-  creator: string;
-  user_id: string | null;
-  user_resource_owner: string | null;
-  user_checked_at: Date | null;
-  password_checked_at: Date | null;
-  intent_checked_at: Date | null;
-  webauthn_checked_at: Date | null;
-  webauthn_user_verified: boolean | null;
-  totp_checked_at: Date | null;
-  otp_sms_checked_at: Date | null;
-  otp_email_checked_at: Date | null;
-  mfa_recovery_code_checked_at: Date | null;
-  /** key → base64 value, as ZITADEL serialises the []byte values. */
-  metadata: Record<string, string> | null;
-  /** Id of the current session token; the token itself is never in the stream nor here. */
-  token_id: string | null;
-  user_agent_fingerprint_id: string | null;
-  user_agent_ip: string | null;
-  user_agent_description: string | null;
-  user_agent_header: Record<string, string[]> | null;
-  expiration: Date | null;
-}
-
-/** What sessions show of a user (ZITADEL joins users/humans/login names at query time). */
-export interface SessionUserRow extends BaseRow {
-  user_id: string;
-  username: string;
-  display_name: string | null;
-}
-
 export const sessions = new Projection("sessions");
 
-export const sessionsTable = sessions.table<SessionRow>({
+export const sessionsTable = sessions.table({
   name: "sessions",
   key: ["instance_id", "id"],
   columns: {
-    instance_id: "text",
-    id: "text",
-    resource_owner: "text",
-    creation_date: "timestamptz",
-    change_date: "timestamptz",
-    sequence: "int8",
-    state: "int2",
-    creator: "text",
-    user_id: "text",
-    user_resource_owner: "text",
-    user_checked_at: "timestamptz",
-    password_checked_at: "timestamptz",
-    intent_checked_at: "timestamptz",
-    webauthn_checked_at: "timestamptz",
-    webauthn_user_verified: "bool",
-    totp_checked_at: "timestamptz",
-    otp_sms_checked_at: "timestamptz",
-    otp_email_checked_at: "timestamptz",
-    mfa_recovery_code_checked_at: "timestamptz",
-    metadata: "jsonb",
-    token_id: "text",
-    user_agent_fingerprint_id: "text",
-    user_agent_ip: "text",
-    user_agent_description: "text",
-    user_agent_header: "jsonb",
-    expiration: "timestamptz",
+    ...aggregateColumns,
+    state: col.int2,
+    creator: col.text,
+    user_id: col.text.nullable,
+    user_resource_owner: col.text.nullable,
+    user_checked_at: col.timestamptz.nullable,
+    password_checked_at: col.timestamptz.nullable,
+    intent_checked_at: col.timestamptz.nullable,
+    webauthn_checked_at: col.timestamptz.nullable,
+    webauthn_user_verified: col.bool.nullable,
+    totp_checked_at: col.timestamptz.nullable,
+    otp_sms_checked_at: col.timestamptz.nullable,
+    otp_email_checked_at: col.timestamptz.nullable,
+    mfa_recovery_code_checked_at: col.timestamptz.nullable,
+    /** key → base64 value, as ZITADEL serialises the []byte values. */
+    metadata: col.jsonb<Record<string, string>>().nullable,
+    /** Id of the current session token; the token itself is never in the stream nor here. */
+    token_id: col.text.nullable,
+    user_agent_fingerprint_id: col.text.nullable,
+    user_agent_ip: col.text.nullable,
+    user_agent_description: col.text.nullable,
+    user_agent_header: col.jsonb<Record<string, string[]>>().nullable,
+    expiration: col.timestamptz.nullable,
   },
 });
+export type SessionRow = RowOf<typeof sessionsTable>;
 
-export const sessionUsersTable = sessions.table<SessionUserRow>({
+/** What sessions show of a user (ZITADEL joins users/humans/login names at query time). */
+export const sessionUsersTable = sessions.table({
   name: "session_users",
   key: ["instance_id", "user_id"],
-  columns: {
-    instance_id: "text",
-    user_id: "text",
-    resource_owner: "text",
-    change_date: "timestamptz",
-    sequence: "int8",
-    username: "text",
-    display_name: "text",
-  },
+  columns: { ...baseColumns, user_id: col.text, username: col.text, display_name: col.text.nullable },
 });
-
-const text = (v: string | null | undefined) => (v ? v : null);
+export type SessionUserRow = RowOf<typeof sessionUsersTable>;
 
 // Multi-topic mode: a removal may be applied before a late event of the removed entity; tombstones turn
 // such an event into a no-op (or, for a session's user check, into the deletion the removal implies).
-const instanceRef = (e: ProjectedEvent) => [tombstone("instance", e.instanceId, e.instanceId)];
-const ownerRefs = (e: ProjectedEvent) => [...instanceRef(e), tombstone("org", e.instanceId, e.resourceOwner)];
-function unless<Row extends BaseRow, E extends ProjectedEvent>(
-  refs: (e: ProjectedEvent) => RowRef[],
-  apply: (row: Row | undefined, e: E) => RowResult<Row>,
-) {
-  return (row: Row | undefined, e: E, ctx: FoldContext): RowResult<Row> => (anyRemoved(ctx, refs(e)) ? undefined : apply(row, e));
-}
 
 // --- sessions ----------------------------------------------------------------------------------------
 
 sessions.onRow(
   ev.sessionAdded,
   sessionsTable,
-  unless(instanceRef, (_row, e) => {
+  (row, e) => {
     const ua = e.payload.user_agent;
     return {
-      instance_id: e.instanceId,
+      ...created(sessionsTable, e, row),
       id: e.aggregateId,
-      resource_owner: e.resourceOwner,
-      creation_date: e.createdAt,
-      change_date: e.createdAt,
-      sequence: e.aggregateSequence,
       state: SessionState.active,
       creator: e.creator,
       user_id: null,
@@ -144,14 +93,14 @@ sessions.onRow(
       mfa_recovery_code_checked_at: null,
       metadata: null,
       token_id: null,
-      user_agent_fingerprint_id: text(ua?.fingerprint_id),
-      user_agent_ip: text(ua?.ip),
-      user_agent_description: text(ua?.description),
+      user_agent_fingerprint_id: nullIfEmpty(ua?.fingerprint_id),
+      user_agent_ip: nullIfEmpty(ua?.ip),
+      user_agent_description: nullIfEmpty(ua?.description),
       user_agent_header: ua?.header ?? null,
       expiration: null,
     };
-  }),
-  { reads: instanceRef },
+  },
+  { unlessRemoved: instanceTombstone },
 );
 
 /** Applies `change` to an existing session and stamps change date and sequence. */
@@ -174,7 +123,7 @@ sessions.onRow(
   { reads: checkedUserRef },
 );
 
-const factor = (column: keyof SessionRow) => update<ProjectedEvent>((_r, e) => ({ [column]: at((e.payload as { checkedAt: number }).checkedAt) }));
+const factor = (column: keyof SessionRow) => update<ProjectedEvent<{ checkedAt: number }>>((_r, e) => ({ [column]: at(e.payload.checkedAt) }));
 sessions.onRow(ev.sessionPasswordChecked, sessionsTable, factor("password_checked_at"));
 sessions.onRow(ev.sessionIntentChecked, sessionsTable, factor("intent_checked_at"));
 sessions.onRow(ev.sessionTotpChecked, sessionsTable, factor("totp_checked_at"));
@@ -187,7 +136,11 @@ sessions.onRow(
   update((_r, e) => ({ webauthn_checked_at: at(e.payload.checkedAt), webauthn_user_verified: e.payload.userVerified ?? false })),
 );
 
-sessions.onRow(ev.sessionTokenSet, sessionsTable, update((_r, e) => ({ token_id: e.payload.tokenID })));
+sessions.onRow(
+  ev.sessionTokenSet,
+  sessionsTable,
+  update((_r, e) => ({ token_id: e.payload.tokenID })),
+);
 sessions.onRow(
   ev.sessionMetadataSet,
   sessionsTable,
@@ -203,14 +156,14 @@ sessions.onRow(
   update((_r, e) => ({ expiration: new Date(e.createdAt.getTime() + Math.floor(e.payload.lifetime / 1e6)) })),
 );
 // As in ZITADEL, a terminated session is deleted, not kept with state 2.
-sessions.onRow(ev.sessionTerminated, sessionsTable, (row) => (row ? null : undefined));
+sessions.onRow(ev.sessionTerminated, sessionsTable, removeRow);
 
 // --- cascades from the user aggregate ---------------------------------------------------------------
 
 sessions.onSql([ev.userRemoved, ev.userLocked, ev.userDeactivated], (e) => [
   { text: "DELETE FROM sessions WHERE instance_id = $1 AND user_id = $2", values: [e.instanceId, e.aggregateId] },
 ]);
-markRemoved(sessions, ev.userRemoved, "user");
+sessions.markRemoved(ev.userRemoved, "user");
 
 // Password checks made before the change no longer prove the current password. Only that column
 // changes: change_date and sequence belong to the session aggregate.
@@ -223,12 +176,9 @@ sessions.onSql(ev.userHumanPasswordChanged, (e) => [
 
 // --- user lookup -------------------------------------------------------------------------------------
 
-const newUser = (e: ProjectedEvent, username: string, displayName: string | null): SessionUserRow => ({
-  instance_id: e.instanceId,
+const newUser = (e: ev.EventEnvelope, username: string, displayName: string | null): SessionUserRow => ({
+  ...created(sessionUsersTable, e),
   user_id: e.aggregateId,
-  resource_owner: e.resourceOwner,
-  change_date: e.createdAt,
-  sequence: e.aggregateSequence,
   username,
   display_name: displayName,
 });
@@ -236,25 +186,26 @@ const newUser = (e: ProjectedEvent, username: string, displayName: string | null
 sessions.onRow(
   [ev.userHumanAdded, ev.userHumanSelfRegistered],
   sessionUsersTable,
-  unless(ownerRefs, (_row, e) => {
-    const p = e.payload as ev.PayloadOf<typeof ev.userHumanAdded>;
-    return newUser(e, p.userName, text(p.displayName));
-  }),
-  { reads: ownerRefs },
+  (_row, e) => newUser(e, e.payload.userName, nullIfEmpty(e.payload.displayName)),
+  { unlessRemoved: ownerTombstones },
 );
 // ZITADEL shows a display name for humans only (sessions join the humans table).
-sessions.onRow(ev.userMachineAdded, sessionUsersTable, unless(ownerRefs, (_row, e) => newUser(e, e.payload.userName, null)), { reads: ownerRefs });
-sessions.onRow(
-  [ev.userUsernameChanged, ev.userDomainClaimed],
-  sessionUsersTable,
-  (row, e) => (row ? touched(row, e, { username: (e.payload as { userName: string }).userName }) : undefined),
+sessions.onRow(ev.userMachineAdded, sessionUsersTable, (_row, e) => newUser(e, e.payload.userName, null), { unlessRemoved: ownerTombstones });
+sessions.onRow([ev.userUsernameChanged, ev.userDomainClaimed], sessionUsersTable, (row, e) =>
+  row ? touched(row, e, { username: e.payload.userName }) : undefined,
 );
-sessions.onRow(
-  ev.userHumanProfileChanged,
-  sessionUsersTable,
-  (row, e) => (row && e.payload.displayName != null ? touched(row, e, { display_name: text(e.payload.displayName) }) : undefined),
+sessions.onRow(ev.userHumanProfileChanged, sessionUsersTable, (row, e) =>
+  row && e.payload.displayName != null ? touched(row, e, { display_name: nullIfEmpty(e.payload.displayName) }) : undefined,
 );
-sessions.onRow(ev.userRemoved, sessionUsersTable, (row) => (row ? null : undefined));
+sessions.onRow(ev.userRemoved, sessionUsersTable, removeRow);
+
+// --- login-name inputs ------------------------------------------------------------------------------
+
+// The preferred login name is computed at query time from these and session_users (as the users service
+// does): a domain or policy change rewrites one lookup row, not every session of the org's users.
+const loginNameInputs = declareLoginNameInputs(sessions, ownerTombstones);
+export const sessionOrgDomainsTable = loginNameInputs.orgDomains;
+export const sessionDomainPoliciesTable = loginNameInputs.domainPolicies;
 
 // --- org and instance removal ------------------------------------------------------------------------
 
@@ -262,9 +213,6 @@ sessions.onRow(ev.userRemoved, sessionUsersTable, (row) => (row ? null : undefin
 // leave the lookup as they leave the users read model.
 sessions.onSql(ev.orgRemoved, (e) => [
   { text: "DELETE FROM session_users WHERE instance_id = $1 AND resource_owner = $2", values: [e.instanceId, e.aggregateId] },
+  ...loginNameInputs.orgRemovedStatements(e),
 ]);
-markRemoved(sessions, ev.orgRemoved, "org");
-markRemoved(sessions, ev.instanceRemoved, "instance");
-sessions.onSql(ev.instanceRemoved, (e) =>
-  ["sessions", "session_users"].map((t) => ({ text: `DELETE FROM ${t} WHERE instance_id = $1`, values: [e.instanceId] })),
-);
+sessions.markRemoved(ev.orgRemoved, "org").cascadeInstanceRemoval();

@@ -1,42 +1,62 @@
 // Sessions query API: get by id, and search with ZITADEL's session filters (ids, user, creator, user
 // agent, creation and expiration dates), sorting and keyset pagination. The token id is never returned.
 import { idSchema } from "@idp/events";
-import { badRequest, decodeCursor, detailsSchema, encodeCursor, iso, notFound, pageQuery, type RouteDeps, tenantRows, tenantWhere, toDetails } from "@idp/runtime";
+import {
+  boundedJsonDepth,
+  countMatching,
+  cursorKeys,
+  type DetailsRow,
+  detailsSchema,
+  enumName,
+  errorBodySchema,
+  flag,
+  idList,
+  instant,
+  iso,
+  keyset,
+  notFound,
+  type OrgScope,
+  pageSchema,
+  preferredLoginNameSql,
+  type RouteDeps,
+  searchPageRequest,
+  searchPageSchema,
+  type Tenant,
+  tenantRows,
+  tenantWhere,
+  toDetails,
+} from "@idp/runtime";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SessionState } from "./projection.ts";
+import { addSearchQueries, SORTING_COLUMNS, searchBody } from "./search-queries.ts";
 
 /** Sessions belong to the instance; an org-restricted token sees the sessions of its org's users. */
-const orgScope = (p: (value: unknown) => string, orgId: string) => `s.user_resource_owner = ${p(orgId)}`;
+const orgScope: OrgScope = (p, orgId) => `s.user_resource_owner = ${p(orgId)}`;
 
-/** Sortable fields → a non-null SQL expression (keyset comparison needs a total order) and its kind. */
+// Explicit columns: the token id stays in the database.
+const COLUMNS = `s.id, s.resource_owner, s.creation_date, s.change_date, s.sequence, s.state, s.creator,
+  s.user_id, s.user_resource_owner, s.user_checked_at, s.password_checked_at, s.intent_checked_at,
+  s.webauthn_checked_at, s.webauthn_user_verified, s.totp_checked_at, s.otp_sms_checked_at,
+  s.otp_email_checked_at, s.mfa_recovery_code_checked_at, s.metadata, s.token_id IS NOT NULL AS has_token,
+  s.user_agent_fingerprint_id, s.user_agent_ip, s.user_agent_description, s.user_agent_header, s.expiration,
+  su.username, su.display_name, ${preferredLoginNameSql("su")} AS preferred_login_name`;
+const FROM = `sessions s
+LEFT JOIN session_users su ON su.instance_id = s.instance_id AND su.user_id = s.user_id`;
 
-const SORTS = {
-  creationDate: { sql: "s.creation_date", kind: "timestamp" },
-  id: { sql: "s.id", kind: "text" },
-} as const;
-type SortKey = keyof typeof SORTS;
-type Sort = (typeof SORTS)[SortKey];
-
-// Timestamps travel in cursors as integer microseconds since the epoch: exact, and a forged value is
-// either a safe integer (a valid bound) or a 400, never a cast error in SQL.
-const sortValue = (sort: Sort) => (sort.kind === "timestamp" ? `(extract(epoch FROM ${sort.sql}) * 1000000)::int8` : sort.sql);
-function cursorValue(kind: Sort["kind"], v: unknown, p: (v: unknown) => string): string {
-  if (kind === "text") return `${p(String(v))}::text`;
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw badRequest("cursor is malformed");
-  return `(timestamptz 'epoch' + ${p(v)}::int8 * interval '1 microsecond')`;
-}
-
-const instant = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
+const sessions = keyset({
+  name: "sessions",
+  columns: COLUMNS,
+  from: FROM,
+  sorts: {
+    creationDate: { sql: "s.creation_date", kind: "timestamp" },
+    id: { sql: "s.id", kind: "text" },
+  },
+  tieBreaker: [{ sql: "s.id", kind: "text" }],
+});
 
 const listQuery = z.strictObject({
-  ids: z
-    .string()
-    .max(4000)
-    .transform((s) => s.split(",").filter(Boolean))
-    .pipe(z.array(idSchema).min(1).max(100))
-    .optional()
-    .describe("comma-separated session ids"),
+  ids: idList.optional().describe("comma-separated session ids"),
   userId: idSchema.optional().describe("sessions whose checked user is this user"),
   creator: idSchema.optional().describe("user who created the session"),
   userAgentFingerprintId: z.string().min(1).max(200).optional(),
@@ -44,102 +64,114 @@ const listQuery = z.strictObject({
   creationDateTo: instant.optional().describe("created before (RFC 3339)"),
   expiresAfter: instant.optional().describe("expiration after this time, or no expiration (RFC 3339)"),
   expiresBefore: instant.optional().describe("expiration before this time (RFC 3339); sessions without expiration never match"),
-  active: z
-    .enum(["true", "false"])
-    .transform((v) => v === "true")
-    .optional()
-    .describe("true: only sessions not expired now; false: only expired ones"),
-  sort: z.enum(Object.keys(SORTS) as [SortKey, ...SortKey[]]).default("creationDate"),
-  ...pageQuery,
+  active: flag.optional().describe("true: only sessions not expired now; false: only expired ones"),
+  ...sessions.params("creationDate"),
 });
 
 const check = z.object({ checkedAt: z.string() }).nullable();
 
-const sessionSchema = z.object({
-  id: z.string(),
-  state: z.string(),
-  creator: z.string(),
-  user: z
-    .object({
-      id: z.string(),
-      organizationId: z.string().nullable(),
-      checkedAt: z.string().nullable(),
-      username: z.string().nullable(),
-      displayName: z.string().nullable(),
-    })
-    .nullable(),
-  factors: z.object({
-    password: check,
-    intent: check,
-    webAuthN: z.object({ checkedAt: z.string(), userVerified: z.boolean() }).nullable(),
-    totp: check,
-    otpSms: check,
-    otpEmail: check,
-    recoveryCode: check,
-  }),
-  hasToken: z.boolean().describe("a session token was issued; the token and its id are never returned"),
-  metadata: z.record(z.string(), z.string()).describe("key → base64 value"),
-  userAgent: z
-    .object({
-      fingerprintId: z.string().nullable(),
-      ip: z.string().nullable(),
-      description: z.string().nullable(),
-      header: z.record(z.string(), z.array(z.string())).nullable(),
-    })
-    .nullable(),
-  expirationDate: z.string().nullable(),
-  details: detailsSchema,
-});
+const sessionSchema = z
+  .object({
+    id: z.string(),
+    state: z.string(),
+    creator: z.string(),
+    user: z
+      .object({
+        id: z.string(),
+        organizationId: z.string().nullable(),
+        checkedAt: z.string().nullable(),
+        username: z.string().nullable(),
+        displayName: z.string().nullable(),
+        preferredLoginName: z.string().nullable().describe("username, or username@primary org domain when the domain policy requires it; null while unknown"),
+      })
+      .nullable(),
+    factors: z.object({
+      password: check,
+      intent: check,
+      webAuthN: z.object({ checkedAt: z.string(), userVerified: z.boolean() }).nullable(),
+      totp: check,
+      otpSms: check,
+      otpEmail: check,
+      recoveryCode: check,
+    }),
+    hasToken: z.boolean().describe("a session token was issued; the token and its id are never returned"),
+    metadata: z.record(z.string(), z.string()).describe("key → base64 value"),
+    userAgent: z
+      .object({
+        fingerprintId: z.string().nullable(),
+        ip: z.string().nullable(),
+        description: z.string().nullable(),
+        header: z.record(z.string(), z.array(z.string())).nullable(),
+      })
+      .nullable(),
+    expirationDate: z.string().nullable(),
+    details: detailsSchema,
+  })
+  .meta({ id: "Session" });
 
-// Explicit columns: the token id stays in the database.
-const SELECT = `SELECT s.id, s.resource_owner, s.creation_date, s.change_date, s.sequence, s.state, s.creator,
-  s.user_id, s.user_resource_owner, s.user_checked_at, s.password_checked_at, s.intent_checked_at,
-  s.webauthn_checked_at, s.webauthn_user_verified, s.totp_checked_at, s.otp_sms_checked_at,
-  s.otp_email_checked_at, s.mfa_recovery_code_checked_at, s.metadata, s.token_id IS NOT NULL AS has_token,
-  s.user_agent_fingerprint_id, s.user_agent_ip, s.user_agent_description, s.user_agent_header, s.expiration,
-  su.username, su.display_name
-FROM sessions s
-LEFT JOIN session_users su ON su.instance_id = s.instance_id AND su.user_id = s.user_id`;
+/** A row of `COLUMNS`, as pg returns it. */
+interface Row extends DetailsRow {
+  id: string;
+  state: number;
+  creator: string;
+  user_id: string | null;
+  user_resource_owner: string | null;
+  user_checked_at: Date | null;
+  password_checked_at: Date | null;
+  intent_checked_at: Date | null;
+  webauthn_checked_at: Date | null;
+  webauthn_user_verified: boolean | null;
+  totp_checked_at: Date | null;
+  otp_sms_checked_at: Date | null;
+  otp_email_checked_at: Date | null;
+  mfa_recovery_code_checked_at: Date | null;
+  metadata: Record<string, string> | null;
+  has_token: boolean;
+  user_agent_fingerprint_id: string | null;
+  user_agent_ip: string | null;
+  user_agent_description: string | null;
+  user_agent_header: Record<string, string[]> | null;
+  expiration: Date | null;
+  username: string | null;
+  display_name: string | null;
+  preferred_login_name: string | null;
+}
 
-type Row = Record<string, unknown> & { id: string };
-const checked = (d: unknown) => (d instanceof Date ? { checkedAt: d.toISOString() } : null);
-const stateName = (n: unknown) => (n === SessionState.active ? "active" : n === SessionState.terminated ? "terminated" : "unspecified");
+const checked = (d: Date | null) => (d ? { checkedAt: d.toISOString() } : null);
 
 function toSession(r: Row): z.infer<typeof sessionSchema> {
   const ua = [r.user_agent_fingerprint_id, r.user_agent_ip, r.user_agent_description, r.user_agent_header].some((v) => v != null);
   return {
     id: r.id,
-    state: stateName(r.state),
-    creator: r.creator as string,
+    state: enumName(SessionState, r.state),
+    creator: r.creator,
     user: r.user_id
       ? {
-          id: r.user_id as string,
-          organizationId: r.user_resource_owner as string | null,
+          id: r.user_id,
+          organizationId: r.user_resource_owner,
           checkedAt: iso(r.user_checked_at),
-          username: (r.username as string | null) ?? null,
-          displayName: (r.display_name as string | null) ?? null,
+          username: r.username,
+          displayName: r.display_name,
+          preferredLoginName: r.preferred_login_name,
         }
       : null,
     factors: {
       password: checked(r.password_checked_at),
       intent: checked(r.intent_checked_at),
-      webAuthN:
-        r.webauthn_checked_at instanceof Date
-          ? { checkedAt: r.webauthn_checked_at.toISOString(), userVerified: r.webauthn_user_verified === true }
-          : null,
+      webAuthN: r.webauthn_checked_at ? { checkedAt: r.webauthn_checked_at.toISOString(), userVerified: r.webauthn_user_verified === true } : null,
       totp: checked(r.totp_checked_at),
       otpSms: checked(r.otp_sms_checked_at),
       otpEmail: checked(r.otp_email_checked_at),
       recoveryCode: checked(r.mfa_recovery_code_checked_at),
     },
     hasToken: r.has_token === true,
-    metadata: (r.metadata as Record<string, string> | null) ?? {},
+    metadata: r.metadata ?? {},
     userAgent: ua
       ? {
-          fingerprintId: r.user_agent_fingerprint_id as string | null,
-          ip: r.user_agent_ip as string | null,
-          description: r.user_agent_description as string | null,
-          header: r.user_agent_header as Record<string, string[]> | null,
+          fingerprintId: r.user_agent_fingerprint_id,
+          ip: r.user_agent_ip,
+          description: r.user_agent_description,
+          header: r.user_agent_header,
         }
       : null,
     expirationDate: iso(r.expiration),
@@ -148,48 +180,49 @@ function toSession(r: Row): z.infer<typeof sessionSchema> {
 }
 
 export const sessionRoutes =
-  ({ db }: RouteDeps): FastifyPluginAsync =>
+  ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get(
+    const readPage = sessions.reader(db, cursorKeys(config.cursorKeys, app.log));
+    app.get<{ Params: { sessionId: string } }>(
       "/sessions/:sessionId",
       {
         schema: {
+          operationId: "getSession",
           summary: "Get a session by id",
           tags: ["sessions"],
           params: z.strictObject({ sessionId: idSchema }),
-          response: { 200: sessionSchema },
+          response: { 200: sessionSchema, 404: errorBodySchema },
         },
       },
       async (req) => {
-        const { sessionId } = req.params as { sessionId: string };
+        const { sessionId } = req.params;
         const w = tenantWhere(req.tenant, "s", orgScope);
         w.add((p) => `s.id = ${p(sessionId)}`);
-        const rows = await tenantRows(db, req.tenant.instanceId, w.prepared(SELECT));
-        if (!rows[0]) throw notFound(`session ${sessionId} not found`);
-        return toSession(rows[0] as Row);
+        const [row] = await tenantRows<Row>(db, req.tenant, w.prepared(`SELECT ${COLUMNS} FROM ${FROM}`));
+        if (!row) throw notFound(`session ${sessionId} not found`);
+        return toSession(row);
       },
     );
 
-    app.get(
+    app.get<{ Querystring: z.infer<typeof listQuery> }>(
       "/sessions",
       {
         schema: {
+          operationId: "searchSessions",
           summary: "Search sessions",
           description:
             "Filters are AND-ed. Terminated sessions are deleted; expired ones stay until filtered out (`active`, `expiresAfter`). " +
             "Pagination is keyset: pass `nextCursor` back as `cursor` with the same sort and order.",
           tags: ["sessions"],
           querystring: listQuery,
-          response: { 200: z.object({ result: z.array(sessionSchema), nextCursor: z.string().nullable() }) },
+          response: { 200: pageSchema(sessionSchema) },
         },
       },
       async (req) => {
-        const q = req.query as z.infer<typeof listQuery>;
+        const q = req.query;
         const w = tenantWhere(req.tenant, "s", orgScope);
         if (q.ids) w.add((p) => `s.id = ANY(${p(q.ids)}::text[])`);
-        if (q.userId) w.add((p) => `s.user_id = ${p(q.userId)}`);
-        if (q.creator) w.add((p) => `s.creator = ${p(q.creator)}`);
-        if (q.userAgentFingerprintId) w.add((p) => `s.user_agent_fingerprint_id = ${p(q.userAgentFingerprintId)}`);
+        w.eq("s.user_id", q.userId).eq("s.creator", q.creator).eq("s.user_agent_fingerprint_id", q.userAgentFingerprintId);
         if (q.creationDateFrom) w.add((p) => `s.creation_date >= ${p(q.creationDateFrom)}`);
         if (q.creationDateTo) w.add((p) => `s.creation_date < ${p(q.creationDateTo)}`);
         // As in ZITADEL, "expires after" also matches sessions that never expire.
@@ -197,18 +230,33 @@ export const sessionRoutes =
         if (q.expiresBefore) w.add((p) => `s.expiration < ${p(q.expiresBefore)}`);
         if (q.active === true) w.add(() => "(s.expiration IS NULL OR s.expiration > now())");
         if (q.active === false) w.add(() => "s.expiration <= now()");
-        const sort = SORTS[q.sort];
-        const cmp = q.order === "asc" ? ">" : "<";
-        if (q.cursor) {
-          const c = decodeCursor(q.cursor, { s: q.sort, d: q.order });
-          w.add((p) => `(${sort.sql}, s.id) ${cmp} (${cursorValue(sort.kind, c.v, p)}, ${p(c.id)}::text)`);
-        }
-        const sql = `${SELECT.replace("\nFROM sessions s", `, ${sortValue(sort)} AS sort_value\nFROM sessions s`)}${w.sql()} ORDER BY ${sort.sql} ${q.order}, s.id ${q.order} LIMIT ${q.limit + 1}`;
-        const rows = (await tenantRows(db, req.tenant.instanceId, { text: sql, values: w.values })) as Row[];
-        const page = rows.slice(0, q.limit);
-        const last = page.at(-1);
-        const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, d: q.order, v: last.sort_value as string | number, id: last.id }) : null;
-        return { result: page.map(toSession), nextCursor };
+        const { rows, nextCursor } = await readPage<Row>(req.tenant, q, w);
+        return { result: rows.map(toSession), nextCursor };
+      },
+    );
+
+    const body = searchBody(sessions.sortNames);
+    app.post<{ Body: z.infer<typeof body> }>(
+      "/sessions/_search",
+      {
+        preValidation: boundedJsonDepth,
+        schema: {
+          operationId: "searchSessionsByQuery",
+          summary: "Search sessions with a query tree (ZITADEL ListSessions)",
+          description:
+            "The queries are AND-ed; andQuery, orQuery and notQuery nest them. Pagination is keyset: pass `nextCursor` back as `cursor` with the same queries, sorting column and order.",
+          tags: ["sessions"],
+          body,
+          response: { 200: searchPageSchema(sessionSchema, "session") },
+        },
+      },
+      async (req) => {
+        const b = req.body;
+        const where = (tenant: Tenant) => addSearchQueries(tenantWhere(tenant, "s", orgScope), b.queries, tenant);
+        const q = searchPageRequest(b, SORTING_COLUMNS);
+        const count = () => countMatching(db, req.tenant, FROM, where(req.tenant));
+        const [{ rows, nextCursor }, total] = await Promise.all([readPage<Row>(req.tenant, q, where(req.tenant)), b.withTotal ? count() : undefined]);
+        return { result: rows.map(toSession), nextCursor, ...(total === undefined ? {} : { details: { totalResult: total } }) };
       },
     );
   };

@@ -1,5 +1,6 @@
 // Replay = live, and duplicates change nothing, over random valid histories of sessions and the users
-// they reference (fast-check): several instances, interleaved aggregates, cascades and removals.
+// they reference (fast-check): several instances, interleaved aggregates, cascades and removals, and the
+// org-domain and domain-policy events the users' login names depend on.
 import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import fc from "fast-check";
@@ -19,14 +20,17 @@ const userScript = fc.record({
 const sessionScript = fc.record({
   userAgent: fc.boolean(),
   user: fc.nat(),
-  steps: fc.array(
-    fc.constantFrom("user", "password", "intent", "webauthn", "totp", "otpSms", "otpEmail", "recovery", "token", "metadata", "lifetime"),
-    { maxLength: 6 },
-  ),
+  steps: fc.array(fc.constantFrom("user", "password", "intent", "webauthn", "totp", "otpSms", "otpEmail", "recovery", "token", "metadata", "lifetime"), {
+    maxLength: 6,
+  }),
   terminated: fc.boolean(),
 });
+const domainStep = fc.constantFrom("verify", "primary", "removeDomain", "policyAdd", "policyChange", "policyRemove");
+const orgStepList = fc.array(fc.tuple(domainStep, fc.boolean()), { maxLength: 6 });
 const instanceScript = fc.record({
   users: fc.array(userScript, { maxLength: 3 }),
+  orgs: fc.record({ o1: orgStepList, o2: orgStepList }),
+  instancePolicy: fc.array(fc.boolean(), { maxLength: 3 }),
   sessions: fc.array(sessionScript, { maxLength: 4 }),
   orgRemoved: fc.boolean(),
   instanceRemoved: fc.boolean(),
@@ -56,8 +60,18 @@ const sessionSteps: Record<string, Step> = {
   lifetime: (s) => s(ev.sessionLifetimeSet, { lifetime: 3_600_000_000_000 }),
 };
 
-const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 300 }) }).map(
-  ({ instances, order }) => {
+const orgSteps: Record<string, (o: ReturnType<typeof aggregate>, flag: boolean) => EventToPublish> = {
+  verify: (o, flag) => o(ev.orgDomainVerified, { domain: flag ? "a.example" : "b.example" }),
+  primary: (o, flag) => o(ev.orgDomainPrimarySet, { domain: flag ? "a.example" : "b.example" }),
+  removeDomain: (o, flag) => o(ev.orgDomainRemoved, { domain: flag ? "a.example" : "b.example" }),
+  policyAdd: (o, flag) => o(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: flag }),
+  policyChange: (o, flag) => o(ev.orgDomainPolicyChanged, flag ? { userLoginMustBeDomain: true } : { validateOrgDomains: true }),
+  policyRemove: (o) => o(ev.orgDomainPolicyRemoved, {}),
+};
+
+const histories = fc
+  .record({ instances: fc.array(instanceScript, { minLength: 1, maxLength: 3 }), order: fc.array(fc.nat(), { maxLength: 300 }) })
+  .map(({ instances, order }) => {
     const streams: EventToPublish[][] = [];
     const tail: EventToPublish[] = [];
     instances.forEach((script, i) => {
@@ -66,10 +80,28 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       script.users.forEach((us, j) => {
         const u = aggregate(inst, `u${j}`, us.org);
         const events = [us.machine ? u(ev.userMachineAdded, { userName: `m${j}`, name: "M" }) : u(ev.userHumanAdded, human)];
-        for (const step of us.steps) if (!us.machine || step === "rename" || step === "lock" || step === "deactivate") events.push((userSteps[step] as Step)(u));
+        for (const step of us.steps)
+          if (!us.machine || step === "rename" || step === "lock" || step === "deactivate") events.push((userSteps[step] as Step)(u));
         if (us.removed) events.push(u(ev.userRemoved, {}));
         streams.push(events);
       });
+      // One stream per org and one for the instance default; their removals (in the tail) continue the
+      // same aggregates' sequences.
+      const o1 = aggregate(inst, "o1", "o1");
+      const ia = aggregate(inst, inst, inst);
+      for (const [org, steps] of [
+        [o1, script.orgs.o1],
+        [aggregate(inst, "o2", "o2"), script.orgs.o2],
+      ] as const) {
+        streams.push(steps.map(([step, flag]) => (orgSteps[step] as (typeof orgSteps)[string])(org, flag)));
+      }
+      if (script.instancePolicy.length) {
+        const [first, ...rest] = script.instancePolicy;
+        streams.push([
+          ia(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: first === true }),
+          ...rest.map((must) => ia(ev.instanceDomainPolicyChanged, { userLoginMustBeDomain: must })),
+        ]);
+      }
       script.sessions.forEach((ss, j) => {
         const s = aggregate(inst, `s${j}`, inst);
         const events = [s(ev.sessionAdded, ss.userAgent ? { user_agent: { fingerprint_id: `fp${j}`, ip: "192.0.2.1", header: { a: ["b"] } } } : {})];
@@ -84,8 +116,8 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
         streams.push(events);
       });
       // Removals of orgs and instances come after everything of theirs.
-      if (script.orgRemoved) tail.push(aggregate(inst, "o1", "o1")(ev.orgRemoved, {}));
-      if (script.instanceRemoved) tail.push(aggregate(inst, inst, inst)(ev.instanceRemoved, {}));
+      if (script.orgRemoved) tail.push(o1(ev.orgRemoved, {}));
+      if (script.instanceRemoved) tail.push(ia(ev.instanceRemoved, {}));
     });
     // Interleave the aggregates (each keeps its own order), then give every event its place's time;
     // checks happen just before the event that records them.
@@ -101,8 +133,7 @@ const histories = fc.record({ instances: fc.array(instanceScript, { minLength: 1
       const payload = "checkedAt" in e.payload ? { ...e.payload, checkedAt: createdAt.getTime() - 500 } : e.payload;
       return { ...e, createdAt, payload };
     });
-  },
-);
+  });
 
 it("sessions: live (random batches) = replay = live with a suffix published twice", async () => {
   await checkDeterminism(sessionsService, histories, { numRuns: 25 });

@@ -4,7 +4,7 @@ import * as ev from "@idp/events";
 import type { EventToPublish } from "@idp/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
-import { type TestService, startTestService, waitForPositions } from "../../../test/support/service.ts";
+import { signToken, startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { sessionsService } from "../src/index.ts";
 
 let t: TestService;
@@ -12,7 +12,12 @@ const [instA, instB] = ["e2e-sess-a", "e2e-sess-b"];
 const T0 = Date.parse("2020-03-01T10:00:00Z"); // long past: a 1 s lifetime has expired
 
 interface Body {
-  result: { id: string; user: { id: string; username: string | null; displayName: string | null } | null; hasToken: boolean; expirationDate: string | null }[];
+  result: {
+    id: string;
+    user: { id: string; username: string | null; displayName: string | null; preferredLoginName: string | null } | null;
+    hasToken: boolean;
+    expirationDate: string | null;
+  }[];
   nextCursor: string | null;
 }
 
@@ -20,7 +25,15 @@ function history(): EventToPublish[] {
   const out: EventToPublish[] = [];
   for (const inst of [instA, instB]) {
     const ada = aggregate(inst, `${inst}-ada`, "org-1");
-    out.push(ada(ev.userHumanAdded, { userName: "ada", firstName: "Ada", lastName: "L", displayName: "Ada Lovelace", email: "a@x.com", changeRequired: false }));
+    out.push(
+      ada(ev.userHumanAdded, { userName: "ada", firstName: "Ada", lastName: "L", displayName: "Ada Lovelace", email: "a@x.com", changeRequired: false }),
+    );
+    // In A, org-1's login names must carry its primary domain; B has no domain policy: the bare username.
+    if (inst === instA) {
+      const org = aggregate(inst, "org-1", "org-1");
+      out.push(org(ev.orgDomainVerified, { domain: "a.example" }), org(ev.orgDomainPrimarySet, { domain: "a.example" }));
+      out.push(org(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    }
     for (let i = 1; i <= 5; i++) {
       const s = aggregate(inst, `${inst}-s${i}`, inst, T0 + i * 60_000);
       out.push({ ...s(ev.sessionAdded, { user_agent: { fingerprint_id: `fp-${i}` } }), creator: "creator-1" });
@@ -54,7 +67,8 @@ describe("sessions end to end", () => {
       do {
         const body: Body = await list(`?limit=2&sort=creationDate&order=desc${cursor ? `&cursor=${cursor}` : ""}`, inst);
         ids.push(...body.result.map((s) => s.id));
-        for (const s of body.result) expect(s.user).toMatchObject({ id: `${inst}-ada`, username: "ada", displayName: "Ada Lovelace" });
+        const preferredLoginName = inst === instA ? "ada@a.example" : "ada";
+        for (const s of body.result) expect(s.user).toMatchObject({ id: `${inst}-ada`, username: "ada", displayName: "Ada Lovelace", preferredLoginName });
         cursor = body.nextCursor;
       } while (cursor);
       expect(ids).toEqual([5, 4, 3, 2, 1].map((i) => `${inst}-s${i}`));
@@ -74,6 +88,10 @@ describe("sessions end to end", () => {
       userAgent: { fingerprintId: "fp-2" },
       details: { sequence: 3, resourceOwner: instA },
     });
+    // A token of the user's org sees the org's domains and policy, so the same preferred login name.
+    const ofOrg = await t.get(`/v1/sessions/${instA}-s2`, instA, { orgId: "org-1" });
+    expect(ofOrg.status).toBe(200);
+    expect(await ofOrg.json()).toMatchObject({ user: { preferredLoginName: "ada@a.example" } });
     const other = await t.get(`/v1/sessions/${instA}-s2`, instB);
     expect(other.status).toBe(404);
     expect(await other.json()).toMatchObject({ code: "not_found" });
@@ -95,8 +113,68 @@ describe("sessions end to end", () => {
       expect(res.status, q).toBe(400);
       expect(await res.json()).toMatchObject({ code: "invalid_argument" });
     }
-    // A forged cursor whose timestamp is not a number is rejected before it reaches SQL.
+    // A forged (unsigned) cursor is rejected before it reaches SQL.
     const forged = Buffer.from(JSON.stringify({ s: "creationDate", d: "asc", v: "not a time", id: "x" })).toString("base64url");
     expect((await t.get(`/v1/sessions?cursor=${forged}`, instA)).status).toBe(400);
+  });
+});
+
+describe("sessions search with a query tree (POST /v1/sessions/_search)", () => {
+  const a = (ns: number[]) => ns.map((n) => `${instA}-s${n}`);
+  const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
+  const search = async (body: unknown, inst = instA, subject?: string) => {
+    const res = await fetch(`${t.url}/v1/sessions/_search`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await signToken({ instanceId: inst, ...(subject ? { subject } : {}) })}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Body & { details?: { totalResult: number } } };
+  };
+  const all = async (body: Record<string, unknown>, inst = instA, subject?: string) => {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const r = await search({ ...body, limit: 2, ...(cursor ? { cursor } : {}) }, inst, subject);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      ids.push(...r.body.result.map((x) => x.id));
+      cursor = r.body.nextCursor ?? undefined;
+    } while (cursor);
+    return ids;
+  };
+
+  it("timestamp methods, or / not, paged across pages, with the total on request", async () => {
+    const later = { creationDateQuery: { creationDate: at(3), method: "TIMESTAMP_QUERY_METHOD_GREATER_OR_EQUALS" } };
+    expect(await all({ queries: [later] })).toEqual(a([3, 4, 5]));
+    expect(await all({ queries: [{ creationDateQuery: { creationDate: at(3), method: "TIMESTAMP_QUERY_METHOD_LESS" } }] })).toEqual(a([1, 2]));
+    const either = { orQuery: { queries: [{ idsQuery: { ids: a([1]) } }, { userAgentQuery: { fingerprintId: "fp-4" } }] } };
+    expect(await all({ queries: [either] })).toEqual(a([1, 4]));
+    expect(await all({ queries: [{ notQuery: { query: either } }], asc: false })).toEqual(a([5, 3, 2]));
+    const first = await search({ queries: [later], limit: 1, withTotal: true });
+    expect(first.body.details).toEqual({ totalResult: 3 });
+    // Expiration after a time also matches sessions that never expire (all but s1, which expired 1 s after it was created).
+    expect(await all({ queries: [{ expirationDateQuery: { expirationDate: at(2), method: "TIMESTAMP_QUERY_METHOD_GREATER" } }] })).toEqual(a([2, 3, 4, 5]));
+    expect(await all({ queries: [{ expirationDateQuery: { expirationDate: "2030-01-01T00:00:00Z", method: "TIMESTAMP_QUERY_METHOD_LESS" } }] })).toEqual(
+      a([1]),
+    );
+    expect(await all({ queries: [{ userIdQuery: { id: `${instA}-ada` } }, { creatorQuery: { id: "creator-1" } }] })).toHaveLength(5);
+  });
+
+  it("a creator query without an id means the caller (the token's subject), as in ZITADEL", async () => {
+    expect(await all({ queries: [{ creatorQuery: {} }] }, instA, "creator-1")).toEqual(a([1, 2, 3, 4, 5]));
+    expect(await all({ queries: [{ creatorQuery: {} }] }, instA, "someone-else")).toEqual([]);
+    expect(await all({ queries: [{ notQuery: { query: { creatorQuery: {} } } }] }, instA, "someone-else")).toEqual(a([1, 2, 3, 4, 5]));
+    // The caller's user agent is not known to this API: a user-agent query must name the fingerprint.
+    expect((await search({ queries: [{ userAgentQuery: {} }] })).status).toBe(400);
+  });
+
+  it("sees only the token's instance; unknown queries and bad dates are 400", async () => {
+    expect(await all({ queries: [{ idsQuery: { ids: a([1, 2]) } }] }, instB)).toEqual([]);
+    for (const body of [
+      { queries: [{ colorQuery: {} }] },
+      { queries: [{ creationDateQuery: { creationDate: "0000-01-01T00:00:00Z" } }] },
+      { queries: [{ creationDateQuery: { creationDate: at(1), method: "TIMESTAMP_QUERY_METHOD_AROUND" } }] },
+    ]) {
+      expect((await search(body)).status, JSON.stringify(body)).toBe(400);
+    }
   });
 });

@@ -1,5 +1,6 @@
 // Projection specs: given session and user events, then the expected rows, against real PostgreSQL.
 import * as ev from "@idp/events";
+import { preferredLoginNameSql } from "@idp/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
 import { type ProjectionSpec, projectionSpec } from "../../../test/support/projection-spec.ts";
@@ -209,12 +210,7 @@ describe("cascades from the user aggregate", () => {
     const goneUser = freshUser("i-gone");
     const kept = freshSession("i-kept");
     const keptUser = freshUser("i-kept");
-    await spec.given(
-      gone.s(ev.sessionAdded, {}),
-      goneUser.u(ev.userHumanAdded, human),
-      kept.s(ev.sessionAdded, {}),
-      keptUser.u(ev.userHumanAdded, human),
-    );
+    await spec.given(gone.s(ev.sessionAdded, {}), goneUser.u(ev.userHumanAdded, human), kept.s(ev.sessionAdded, {}), keptUser.u(ev.userHumanAdded, human));
     await spec.given(inst(ev.instanceRemoved, {}));
     expect(await session(gone.id, "i-gone")).toBeUndefined();
     expect(await lookup(goneUser.id, "i-gone")).toBeUndefined();
@@ -300,5 +296,95 @@ describe("multi-topic convergence (tombstones)", () => {
     await spec.given(org(ev.orgRemoved, {}));
     await spec.given(u.u(ev.userMachineAdded, { userName: "svc", name: "S" }));
     expect(await lookup(u.id, "mt-o")).toBeUndefined();
+  });
+});
+
+describe("preferred login name (session_users + org domains + domain policies, joined at query time)", () => {
+  const preferred = async (userId: string, instance: string) =>
+    (
+      await spec.pool.query(`SELECT ${preferredLoginNameSql("su")} AS name FROM session_users su WHERE su.instance_id = $1 AND su.user_id = $2`, [
+        instance,
+        userId,
+      ])
+    ).rows[0]?.name;
+  const rowsOf = async (table: string, instance: string) =>
+    (await spec.pool.query(`SELECT * FROM ${table} WHERE instance_id = $1 ORDER BY 2`, [instance])).rows;
+
+  it("follows the username, the org's verified and primary domains and the org policy, else the instance default", async () => {
+    const inst = "ln-1";
+    const { id: userId, u } = freshUser(inst, "ln-org");
+    const org = aggregate(inst, "ln-org", "ln-org");
+    const instance = aggregate(inst, inst, inst);
+    await spec.given(u(ev.userHumanAdded, human));
+    // No policy at all: the bare username.
+    expect(await preferred(userId, inst)).toBe("ada");
+    await spec.given(org(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    // Must be a domain, but the org has no verified primary domain yet.
+    expect(await preferred(userId, inst)).toBeNull();
+    await spec.given(org(ev.orgDomainVerified, { domain: "a.example" }));
+    expect(await preferred(userId, inst)).toBeNull();
+    await spec.given(org(ev.orgDomainPrimarySet, { domain: "a.example" }));
+    expect(await preferred(userId, inst)).toBe("ada@a.example");
+    await spec.given(
+      org(ev.orgDomainVerified, { domain: "b.example" }),
+      org(ev.orgDomainPrimarySet, { domain: "b.example" }),
+      u(ev.userUsernameChanged, { userName: "ada2" }),
+    );
+    expect(await preferred(userId, inst)).toBe("ada2@b.example");
+    expect(await rowsOf("org_domains", inst)).toEqual([
+      expect.objectContaining({ org_id: "ln-org", resource_owner: "ln-org", domains: ["a.example", "b.example"], primary_domain: "b.example", sequence: 5 }),
+    ]);
+    // Removing the primary domain leaves no primary: no preferred login name until one is set.
+    await spec.given(org(ev.orgDomainRemoved, { domain: "b.example" }));
+    expect(await preferred(userId, inst)).toBeNull();
+    await spec.given(org(ev.orgDomainPrimarySet, { domain: "a.example" }), u(ev.userDomainClaimed, { userName: "ada3" }));
+    expect(await preferred(userId, inst)).toBe("ada3@a.example");
+    await spec.given(org(ev.orgDomainPolicyChanged, { userLoginMustBeDomain: false }));
+    expect(await preferred(userId, inst)).toBe("ada3");
+    // A change without the flag changes nothing.
+    await spec.given(org(ev.orgDomainPolicyChanged, { validateOrgDomains: true }));
+    expect(await rowsOf("domain_policies", inst)).toEqual([
+      expect.objectContaining({ owner_id: "ln-org", must_be_domain: false, is_default: false, sequence: 8 }),
+    ]);
+    // Without an org policy the instance default decides.
+    await spec.given(org(ev.orgDomainPolicyRemoved, {}), instance(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    expect(await preferred(userId, inst)).toBe("ada3@a.example");
+    expect(await rowsOf("domain_policies", inst)).toEqual([
+      expect.objectContaining({ owner_id: inst, resource_owner: inst, must_be_domain: true, is_default: true }),
+    ]);
+    await spec.given(instance(ev.instanceDomainPolicyChanged, { userLoginMustBeDomain: false }));
+    expect(await preferred(userId, inst)).toBe("ada3");
+    // An org policy overrides the instance default.
+    await spec.given(org(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    expect(await preferred(userId, inst)).toBe("ada3@a.example");
+  });
+
+  it("the org's removal drops its domains and policy (and users); the instance default stays; the user's removal drops its name", async () => {
+    const inst = "ln-2";
+    const a = freshUser(inst, "ln-org-a");
+    const b = freshUser(inst, "ln-org-b");
+    const orgA = aggregate(inst, "ln-org-a", "ln-org-a");
+    const orgB = aggregate(inst, "ln-org-b", "ln-org-b");
+    await spec.given(
+      a.u(ev.userHumanAdded, human),
+      b.u(ev.userMachineAdded, { userName: "svc", name: "S" }),
+      aggregate(inst, inst, inst)(ev.instanceDomainPolicyAdded, { userLoginMustBeDomain: true }),
+      orgA(ev.orgDomainVerified, { domain: "a.example" }),
+      orgA(ev.orgDomainPrimarySet, { domain: "a.example" }),
+      orgA(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }),
+      orgB(ev.orgDomainVerified, { domain: "b.example" }),
+      orgB(ev.orgDomainPrimarySet, { domain: "b.example" }),
+    );
+    expect(await preferred(a.id, inst)).toBe("ada@a.example");
+    expect(await preferred(b.id, inst)).toBe("svc@b.example");
+    await spec.given(orgA(ev.orgRemoved, {}), b.u(ev.userRemoved, {}));
+    expect((await rowsOf("org_domains", inst)).map((r) => r.org_id)).toEqual(["ln-org-b"]);
+    expect((await rowsOf("domain_policies", inst)).map((r) => r.owner_id)).toEqual([inst]);
+    expect(await preferred(a.id, inst)).toBeUndefined();
+    expect(await preferred(b.id, inst)).toBeUndefined();
+    // A late domain event of the removed org creates nothing.
+    await spec.given(orgA(ev.orgDomainVerified, { domain: "late.example" }), orgA(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: false }));
+    expect((await rowsOf("org_domains", inst)).map((r) => r.org_id)).toEqual(["ln-org-b"]);
+    expect((await rowsOf("domain_policies", inst)).map((r) => r.owner_id)).toEqual([inst]);
   });
 });

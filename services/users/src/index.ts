@@ -1,6 +1,6 @@
+import { fileURLToPath } from "node:url";
 import { catalog } from "@idp/events";
 import type { ServiceDefinition } from "@idp/runtime";
-import { fileURLToPath } from "node:url";
 import { users } from "./projection.ts";
 import { userRoutes } from "./routes.ts";
 

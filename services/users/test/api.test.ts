@@ -2,7 +2,7 @@
 import * as ev from "@idp/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aggregate } from "../../../test/support/events.ts";
-import { type TestService, signToken, startTestService, waitForPositions } from "../../../test/support/service.ts";
+import { signToken, startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { usersService } from "../src/index.ts";
 
 let t: TestService;
@@ -64,7 +64,10 @@ describe("GET /v1/users/:id", () => {
   });
 
   it("returns machines with their machine fields", async () => {
-    expect(await (await t.get("/v1/users/u-bot", I)).json()).toMatchObject({ type: "machine", machine: { name: "Deploy", accessTokenType: "jwt", hasSecret: false } });
+    expect(await (await t.get("/v1/users/u-bot", I)).json()).toMatchObject({
+      type: "machine",
+      machine: { name: "Deploy", accessTokenType: "jwt", hasSecret: false },
+    });
   });
 
   it("404 with the standard error body", async () => {
@@ -141,7 +144,6 @@ describe("GET /v1/users", () => {
     ["sort=password", "sort"],
     ["usernameMethod=regex", "usernameMethod"],
     ["unknown=1", "unknown"],
-    ["cursor=not-a-cursor", "cursor"],
     ["ids=a,b%20c", "ids"],
   ])("400 for %s", async (qs, field) => {
     const { status, body } = await list(qs);
@@ -150,11 +152,17 @@ describe("GET /v1/users", () => {
     expect(body.message).toContain(field);
   });
 
-  it("400 when a cursor is reused with another sort", async () => {
+  it("400 invalid_cursor when a cursor is reused with another sort or other filters, or is not ours", async () => {
     const { body } = await list("sort=username&limit=1");
     const { status, body: err } = await list(`sort=email&limit=1&cursor=${body.nextCursor}`);
     expect(status).toBe(400);
-    expect(err.message).toMatch(/cursor was made for sort username/);
+    expect(err).toMatchObject({ code: "invalid_cursor", message: expect.stringMatching(/cursor was made for sort username asc, not email asc/) });
+    // Another page size is fine; other filters are not.
+    expect((await list(`sort=username&limit=2&cursor=${body.nextCursor}`)).status).toBe(200);
+    expect((await list(`sort=username&limit=1&state=active&cursor=${body.nextCursor}`)).body.code).toBe("invalid_cursor");
+    for (const cursor of ["not-a-cursor", Buffer.from(JSON.stringify({ s: "username", d: "asc", v: "a", id: "u-ada" })).toString("base64url")]) {
+      expect((await list(`cursor=${cursor}`)).body).toMatchObject({ code: "invalid_cursor", requestId: expect.any(String) });
+    }
   });
 });
 
@@ -173,10 +181,18 @@ describe("service endpoints", () => {
   });
 
   it("serves an OpenAPI document describing the routes and their parameters", async () => {
-    const doc = (await (await fetch(`${t.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, { get: { parameters?: { name: string }[] } }> };
+    const doc = (await (await fetch(`${t.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, { get: { parameters?: { name: string }[] } }>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/users", "/v1/users/{userId}"]));
     expect(doc.paths["/v1/users"]?.get.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(["username", "loginName", "cursor", "limit"]));
+    expect(doc.paths["/v1/users"]?.get.parameters?.map((p) => p.name)).toEqual(
+      expect.arrayContaining(["nickName", "phone", "isEmailVerified", "emails", "preferredLoginName"]),
+    );
+    // The search takes a JSON body whose queries nest through a named, recursive schema.
+    expect(JSON.stringify(doc.paths["/v1/users/_search"])).toContain('"#/components/schemas/UserQuery"');
   });
 
   it("health, readiness and metrics", async () => {

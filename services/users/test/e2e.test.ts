@@ -2,8 +2,8 @@
 // instance's token sees its own users and none of the other's. Duplicated delivery changes nothing.
 import { generateHistory } from "@idp/producer/src/history.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestService, type TestService, waitForPositions } from "../../../test/support/service.ts";
 import { REF_COLUMNS, referenceUsers } from "../../../test/support/users-reference.ts";
-import { type TestService, startTestService, waitForPositions } from "../../../test/support/service.ts";
 import { usersService } from "../src/index.ts";
 
 let t: TestService;
@@ -34,7 +34,10 @@ describe("users end to end", () => {
   it("each instance sees exactly its own users (paged through the keyset cursor)", async () => {
     const ref = [...referenceUsers(history).values()];
     for (const inst of [instA, instB]) {
-      const expected = ref.filter((u) => u.instance_id === inst).map((u) => u.id).sort();
+      const expected = ref
+        .filter((u) => u.instance_id === inst)
+        .map((u) => u.id)
+        .sort();
       expect(expected.length).toBeGreaterThan(5);
       expect(await listAll(inst)).toEqual(expected);
     }

@@ -29,8 +29,7 @@ const human = {
   phone: null,
   changeRequired: true,
 };
-const user = async (id: string, instance = "i1") =>
-  (await spec.pool.query("SELECT * FROM users WHERE instance_id = $1 AND id = $2", [instance, id])).rows[0];
+const user = async (id: string, instance = "i1") => (await spec.pool.query("SELECT * FROM users WHERE instance_id = $1 AND id = $2", [instance, id])).rows[0];
 
 describe("users projection", () => {
   it("user.human.added inserts an active human with nullable fields normalised", async () => {
@@ -63,7 +62,10 @@ describe("users projection", () => {
   it("the v1 name user.added and user.human.selfregistered create humans too; no hash means no password", async () => {
     const a = fresh();
     const b = fresh();
-    await spec.given({ ...a.e(ev.userHumanAdded, human), eventType: "user.added" }, b.e(ev.userHumanSelfRegistered, { ...human, userName: "self", userAgentID: "ua" }));
+    await spec.given(
+      { ...a.e(ev.userHumanAdded, human), eventType: "user.added" },
+      b.e(ev.userHumanSelfRegistered, { ...human, userName: "self", userAgentID: "ua" }),
+    );
     expect(await user(a.id)).toMatchObject({ type: UserType.human, password_set: false, password_changed: null });
     expect(await user(b.id)).toMatchObject({ type: UserType.human, username: "self" });
   });
@@ -249,12 +251,8 @@ describe("users projection", () => {
 
 describe("login names", () => {
   const loginNames = async (instance: string, userId: string) =>
-    (
-      await spec.pool.query("SELECT login_name, is_primary FROM login_names WHERE instance_id = $1 AND user_id = $2 ORDER BY login_name", [
-        instance,
-        userId,
-      ])
-    ).rows;
+    (await spec.pool.query("SELECT login_name, is_primary FROM login_names WHERE instance_id = $1 AND user_id = $2 ORDER BY login_name", [instance, userId]))
+      .rows;
 
   it("are the username without a must-be-domain policy, user@domain per verified domain with one", async () => {
     const inst = aggregate("ln1", "ln1", "ln1");
@@ -291,7 +289,12 @@ describe("cascades", () => {
     const a = aggregate("c1", "ua1", "org-x");
     const b = aggregate("c1", "ub1", "org-y");
     const org = aggregate("c1", "org-x", "org-x");
-    await spec.given(a(ev.userHumanAdded, human), b(ev.userHumanAdded, human), org(ev.orgDomainVerified, { domain: "x.com" }), org(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }));
+    await spec.given(
+      a(ev.userHumanAdded, human),
+      b(ev.userHumanAdded, human),
+      org(ev.orgDomainVerified, { domain: "x.com" }),
+      org(ev.orgDomainPolicyAdded, { userLoginMustBeDomain: true }),
+    );
     await spec.given(org(ev.orgRemoved, {}));
     const rows = (await spec.pool.query("SELECT id FROM users WHERE instance_id = 'c1' ORDER BY id")).rows;
     expect(rows).toEqual([{ id: "ub1" }]);

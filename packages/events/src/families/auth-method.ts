@@ -6,8 +6,7 @@
 import { field, optional } from "../avro.ts";
 import { defineEvent } from "../define.ts";
 
-const noPayload = <const T extends string>(type: T, aliases: string[] = []) =>
-  defineEvent({ type, aliases, aggregateType: "user", fields: [] });
+const noPayload = <const T extends string>(type: T, aliases: string[] = []) => defineEvent({ type, aliases, aggregateType: "user", fields: [] });
 
 export const userHumanMfaOtpAdded = noPayload("user.human.mfa.otp.added", ["user.mfa.otp.added"]);
 export const userHumanMfaOtpRemoved = noPayload("user.human.mfa.otp.removed", ["user.mfa.otp.removed"]);

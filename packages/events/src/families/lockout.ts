@@ -11,11 +11,7 @@ const lockoutPolicyAdded = [
   field("showLockOutFailures", "boolean"),
 ] as const;
 // Changed events carry only what changed.
-const lockoutPolicyChanged = [
-  optional("maxPasswordAttempts", "long"),
-  optional("maxOTPAttempts", "long"),
-  optional("showLockOutFailures", "boolean"),
-] as const;
+const lockoutPolicyChanged = [optional("maxPasswordAttempts", "long"), optional("maxOTPAttempts", "long"), optional("showLockOutFailures", "boolean")] as const;
 
 export const orgLockoutPolicyAdded = defineEvent({
   type: "org.policy.lockout.added",

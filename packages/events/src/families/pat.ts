@@ -1,6 +1,6 @@
 // Personal access token events (aggregate type `user`: a PAT belongs to the user aggregate, owner = the
 // user's org), fields as in ZITADEL's internal/repository/user (PersonalAccessTokenAdded/RemovedEvent).
-// ZITADEL names them `user.pat.*`; the DESIGN's `user.personal.access.token.*` names are accepted as
+// ZITADEL names them `user.pat.*`; the longer `user.personal.access.token.*` names are accepted as
 // aliases. The events carry the token's id only: the token material is handed to the client once and
 // never written to the stream.
 import { field, optional } from "../avro.ts";

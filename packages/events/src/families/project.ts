@@ -6,7 +6,8 @@ import { defineEvent } from "../define.ts";
 
 const roleKeys = optional("roleKeys", { type: "array", items: "string" });
 
-export const projectAdded = defineEvent({ type: "project.added", aggregateType: "project", fields: [] });
+// v2: the project's name (shown with user grants).
+export const projectAdded = defineEvent({ type: "project.added", aggregateType: "project", previousVersions: [[]], fields: [optional("name", "string")] });
 export const projectRemoved = defineEvent({ type: "project.removed", aggregateType: "project", fields: [] });
 
 export const projectRoleAdded = defineEvent({

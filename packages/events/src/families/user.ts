@@ -49,8 +49,7 @@ export const userHumanInitCheckSucceeded = defineEvent({
   fields: [],
 });
 
-const noPayload = <const T extends string>(type: T, aliases: string[] = []) =>
-  defineEvent({ type, aliases, aggregateType: "user", fields: [] });
+const noPayload = <const T extends string>(type: T, aliases: string[] = []) => defineEvent({ type, aliases, aggregateType: "user", fields: [] });
 
 export const userLocked = noPayload("user.locked");
 export const userUnlocked = noPayload("user.unlocked");
@@ -106,23 +105,13 @@ export const userHumanAvatarRemoved = noPayload("user.human.avatar.removed");
 export const userHumanPasswordChanged = defineEvent({
   type: "user.human.password.changed",
   aggregateType: "user",
-  fields: [
-    optional("encodedHash", "string"),
-    field("changeRequired", "boolean"),
-    optional("userAgentID", "string"),
-    optional("triggerOrigin", "string"),
-  ],
+  fields: [optional("encodedHash", "string"), field("changeRequired", "boolean"), optional("userAgentID", "string"), optional("triggerOrigin", "string")],
 });
 
 export const userMachineAdded = defineEvent({
   type: "user.machine.added",
   aggregateType: "user",
-  fields: [
-    field("userName", "string"),
-    field("name", "string"),
-    optional("description", "string"),
-    optional("accessTokenType", "int"),
-  ],
+  fields: [field("userName", "string"), field("name", "string"), optional("description", "string"), optional("accessTokenType", "int")],
 });
 export const userMachineChanged = defineEvent({
   type: "user.machine.changed",
@@ -206,4 +195,3 @@ export const userEvents = [
   userHumanPasswordlessTokenVerified,
   userHumanMfaInitSkipped,
 ] as const;
-

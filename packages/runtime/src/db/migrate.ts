@@ -18,7 +18,9 @@ export class MigrationError extends Error {
 
 /** Reads `NNN_name.sql` files of a folder, in order, with ids prefixed by `source`. */
 export function loadMigrations(source: string, dir: string): Migration[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
   const seen = new Set<string>();
   return files.map((f) => {
     const m = /^(\d{3,})_[a-z0-9_]+\.sql$/.exec(f);

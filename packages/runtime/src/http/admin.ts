@@ -1,20 +1,34 @@
-// Admin API (scope projections:admin, not tenant-scoped): status, pause/resume, replay, rebuilds,
-// parked events. Every action that changes something is written to projector_audit_log.
-import { idSchema } from "@idp/events";
+// Admin API (scope projections:admin): status, lag, pause/resume and replay here; rebuilds and parked
+// events in admin-rebuild.ts and admin-parked.ts, registered below. Thin routes over the bookkeeping store
+// and the rebuild manager. Platform admins act on everything, instance admins only on their instance
+// (admin-scope.ts). Every action that changes something is written to the audit log. Only pause, resume
+// and the consumer seek of a replay need this process's projector; everything else works in an API-only
+// process too.
+import { type EventCatalog, idSchema } from "@idp/events";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type pg from "pg";
 import { z } from "zod";
 import { withTransaction } from "../db/pool.ts";
-import { partitionForKey } from "../kafka/kafkajs.ts";
 import type { AdminPort } from "../kafka/port.ts";
 import type { Projection } from "../projection.ts";
 import type { Projector } from "../projector.ts";
-import type { RebuildManager } from "../rebuild.ts";
-import { ApiError, badRequest, notFound } from "./errors.ts";
+import { lockReplays } from "../rebuild/lock.ts";
+import type { RebuildManager } from "../rebuild/manager.ts";
+import { listAudit, writeAudit } from "../store/audit.ts";
+import { partitionsOfInstance } from "../store/instance-partitions.ts";
+import { moveOffset, offsetOf, offsetStatus } from "../store/offsets.ts";
+import { countParked } from "../store/parked.ts";
+import { parkedRoutes } from "./admin-parked.ts";
+import { rebuildRoutes } from "./admin-rebuild.ts";
+import * as res from "./admin-schemas.ts";
+import { requireInstance, requirePlatformAdmin } from "./admin-scope.ts";
+import { ApiError, badRequest, errorBodySchema } from "./errors.ts";
 
 export interface AdminDeps {
+  /** The schema owner's pool (the bookkeeping tables are written through it). */
   pool: pg.Pool;
   projection: Projection;
+  catalog: EventCatalog;
   admin: AdminPort;
   topics: string[];
   projector?: Projector;
@@ -25,123 +39,148 @@ const noProjector = () => new ApiError(409, "projector_disabled", "this process 
 
 const replayBody = z
   .strictObject({
-    offset: z.string().regex(/^\d{1,19}$/, "a non-negative integer").optional(),
+    offset: z
+      .string()
+      .regex(/^\d{1,19}$/, "a non-negative integer")
+      .optional(),
     timestamp: z.iso.datetime({ offset: true }).optional(),
     topic: z.string().max(249).optional(),
     partition: z.number().int().min(0).optional(),
   })
   .refine((b) => (b.offset === undefined) !== (b.timestamp === undefined), "give exactly one of offset and timestamp");
 
-const rebuildBody = z.strictObject({ instanceId: idSchema.optional(), dryRun: z.boolean().default(false) });
-const aggregateBody = z.strictObject({ instanceId: idSchema, aggregateType: z.string().min(1).max(100), aggregateId: idSchema });
-const schemaParam = z.strictObject({ schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/) });
-
-const parkedQuery = z.strictObject({
-  status: z.enum(["parked", "applied", "skipped"]).default("parked"),
-  instanceId: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
-
 export const adminRoutes =
-  ({ pool, projection, admin, topics, projector, rebuilds }: AdminDeps): FastifyPluginAsync =>
+  ({ pool, projection, catalog, admin, topics, projector, rebuilds }: AdminDeps): FastifyPluginAsync =>
   async (app) => {
     app.addHook("onRoute", (route) => {
       route.config = { ...(route.config ?? {}), auth: "admin" };
     });
 
-    const audit = async (req: FastifyRequest, action: string, params: unknown, outcome: unknown) => {
-      await pool.query("INSERT INTO projector_audit_log (actor, action, params, outcome) VALUES ($1, $2, $3, $4)", [
-        req.tenant.subject || "unknown",
-        action,
-        JSON.stringify(params ?? {}),
-        JSON.stringify(outcome ?? {}),
-      ]);
-    };
+    let replays: Promise<unknown> = Promise.resolve();
 
-    app.get("/status", { schema: { summary: "Offsets, lag per partition and parked events of this projection", tags: ["admin"] } }, async () => {
-      const { rows } = await pool.query(
-        `SELECT topic, partition, next_offset::text AS next_offset, applied_events::text AS applied_events, updated_at
-         FROM projector_offsets WHERE projection = $1 ORDER BY topic, partition`,
-        [projection.name],
-      );
-      const ends = new Map<string, string>();
-      for (const topic of topics) {
-        for (const p of await admin.partitionOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high);
-      }
-      const parked = (
-        await pool.query("SELECT count(*)::int AS n FROM projector_parked_events WHERE projection = $1 AND status = 'parked'", [projection.name])
-      ).rows[0].n as number;
-      return {
-        projection: projection.name,
-        consuming: projector?.isRunning() ?? false,
-        paused: projector?.isPaused() ?? false,
-        rebuild: rebuilds.status() ?? null,
-        ...(await rebuilds.leftovers()),
-        partitions: rows.map((r) => {
-          const end = ends.get(`${r.topic}/${r.partition}`);
-          return {
-            topic: r.topic,
-            partition: r.partition,
-            nextOffset: r.next_offset,
-            endOffset: end ?? null,
-            lag: end === undefined ? null : Number(BigInt(end) - BigInt(r.next_offset)),
-            appliedEvents: r.applied_events,
-            updatedAt: (r.updated_at as Date).toISOString(),
-          };
-        }),
-        parkedEvents: parked,
-      };
-    });
+    const audit = (req: FastifyRequest, action: string, params: unknown, outcome: unknown) =>
+      writeAudit(pool, { actor: req.tenant.subject || "unknown", action, params, outcome });
+
+    app.get(
+      "/status",
+      {
+        schema: {
+          operationId: "getProjectionStatus",
+          summary: "Offsets, lag per partition and parked events of this projection",
+          tags: ["admin"],
+          response: { 200: res.projectionStatusSchema },
+        },
+      },
+      async (req) => {
+        requirePlatformAdmin(req, "the projection's status");
+        const stored = await offsetStatus(pool, projection.name);
+        const ends = new Map<string, string>();
+        for (const topic of topics) {
+          for (const p of await admin.partitionOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high);
+        }
+        const parked = await countParked(pool, projection.name);
+        return {
+          projection: projection.name,
+          consuming: projector?.isRunning() ?? false,
+          paused: projector?.isPaused() ?? false,
+          rebuild: rebuilds.status() ?? null,
+          ...(await rebuilds.leftovers()),
+          partitions: stored.map((r) => {
+            const end = ends.get(`${r.topic}/${r.partition}`);
+            return {
+              topic: r.topic,
+              partition: r.partition,
+              nextOffset: r.next,
+              endOffset: end ?? null,
+              lag: end === undefined ? null : Number(BigInt(end) - BigInt(r.next)),
+              appliedEvents: r.appliedEvents,
+              updatedAt: r.updatedAt.toISOString(),
+              logMismatch:
+                r.logMismatch ?? (end !== undefined && BigInt(end) < BigInt(r.next) ? `stored offset ${r.next} is past the partition's end ${end}` : null),
+            };
+          }),
+          parkedEvents: parked,
+        };
+      },
+    );
 
     app.get(
       "/instances/:instanceId/lag",
-      { schema: { summary: "Lag of one instance: the lag of the partition holding its events, per topic (an upper bound)", tags: ["admin"], params: z.strictObject({ instanceId: idSchema }) } },
+      {
+        schema: {
+          operationId: "getInstanceLag",
+          summary: "Lag of one instance: the lag of the partition holding its events, per topic (an upper bound)",
+          tags: ["admin"],
+          response: { 200: res.instanceLagSchema },
+          params: z.strictObject({ instanceId: idSchema }),
+        },
+      },
       async (req) => {
         const { instanceId } = req.params as { instanceId: string };
+        requireInstance(req, instanceId);
         const out = [];
         for (const topic of topics) {
           const offsets = await admin.partitionOffsets(topic);
-          const partition = partitionForKey(instanceId, offsets.length);
-          const { rows } = await pool.query(
-            "SELECT next_offset::text AS next FROM projector_offsets WHERE projection = $1 AND topic = $2 AND partition = $3",
-            [projection.name, topic, partition],
-          );
-          const end = BigInt(offsets.find((o) => o.partition === partition)?.high ?? "0");
-          out.push({ topic, partition, lag: Number(end - BigInt(rows[0]?.next ?? "0")) });
+          for (const partition of await partitionsOfInstance(pool, projection.name, instanceId, topic, offsets.length)) {
+            const next = (await offsetOf(pool, projection.name, { topic, partition })) ?? "0";
+            const end = BigInt(offsets.find((o) => o.partition === partition)?.high ?? "0");
+            out.push({ topic, partition, lag: Number(end - BigInt(next)) });
+          }
         }
         return { instanceId, topics: out };
       },
     );
 
-    app.post("/pause", { schema: { summary: "Stop consuming (queries keep answering)", tags: ["admin"] } }, async (req) => {
-      if (!projector) throw noProjector();
-      projector.pause();
-      await audit(req, "pause", {}, { paused: true });
-      return { paused: true };
-    });
+    app.post(
+      "/pause",
+      {
+        schema: {
+          operationId: "pauseProjection",
+          summary: "Stop consuming (queries keep answering)",
+          tags: ["admin"],
+          response: { 200: res.pausedSchema, 409: errorBodySchema },
+        },
+      },
+      async (req) => {
+        requirePlatformAdmin(req, "pause");
+        if (!projector) throw noProjector();
+        projector.pause();
+        await audit(req, "pause", {}, { paused: true });
+        return { paused: true };
+      },
+    );
 
-    app.post("/resume", { schema: { summary: "Resume consuming", tags: ["admin"] } }, async (req) => {
-      if (!projector) throw noProjector();
-      projector.resume();
-      await audit(req, "resume", {}, { paused: false });
-      return { paused: false };
-    });
+    app.post(
+      "/resume",
+      { schema: { operationId: "resumeProjection", summary: "Resume consuming", tags: ["admin"], response: { 200: res.pausedSchema, 409: errorBodySchema } } },
+      async (req) => {
+        requirePlatformAdmin(req, "resume");
+        if (!projector) throw noProjector();
+        projector.resume();
+        await audit(req, "resume", {}, { paused: false });
+        return { paused: false };
+      },
+    );
 
     app.post(
       "/replay",
       {
         schema: {
+          operationId: "replayProjection",
           summary: "Move the consumed position to an offset or a timestamp",
           description:
             "Re-consumes from there. Events already applied are dropped by the aggregate-sequence guard, so a replay never double-applies; to recompute rows, rebuild.",
           tags: ["admin"],
+          response: { 200: res.replayResultSchema, 409: errorBodySchema },
           body: replayBody,
         },
       },
       async (req) => {
+        requirePlatformAdmin(req, "replay");
         const b = req.body as z.infer<typeof replayBody>;
         if (b.topic !== undefined && !topics.includes(b.topic)) throw badRequest(`this projection does not consume topic ${b.topic}`);
-        const moved: { topic: string; partition: number; from: string | null; to: string }[] = [];
+        // The targets first (Kafka), so no offsets row is held locked while the broker answers.
+        const targets: { topic: string; partition: number; to: string }[] = [];
         for (const topic of b.topic ? [b.topic] : topics) {
           const offsets = await admin.partitionOffsets(topic);
           const at = b.timestamp ? new Map((await admin.offsetsAt(topic, new Date(b.timestamp))).map((o) => [o.partition, o.offset])) : undefined;
@@ -151,129 +190,48 @@ export const adminRoutes =
             if (BigInt(to) < BigInt(p.low)) {
               throw new ApiError(409, "history_truncated", `offset ${to} of ${topic}/${p.partition} is older than the retained history (starts at ${p.low})`);
             }
-            const { rows } = await pool.query(
-              `WITH old AS (SELECT next_offset FROM projector_offsets WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE)
-               INSERT INTO projector_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
-               RETURNING (SELECT next_offset::text FROM old) AS from`,
-              [projection.name, topic, p.partition, to],
-            );
-            projector?.seek(topic, p.partition, to);
-            moved.push({ topic, partition: p.partition, from: rows[0].from ?? null, to });
+            targets.push({ topic, partition: p.partition, to });
           }
         }
-        if (moved.length === 0) throw badRequest("no partition matched");
+        if (targets.length === 0) throw badRequest("no partition matched");
+        const moved: { topic: string; partition: number; from: string | null; to: string }[] = [];
+        // Concurrent replays are serialised (in this process, then by a lock across processes) and each
+        // moves all its partitions or none, so the stored offsets and the consumer's seeks end in one order.
+        const run = replays.then(() =>
+          withTransaction(pool, async (db) => {
+            await lockReplays(db);
+            for (const { topic, partition, to } of targets) {
+              moved.push({ topic, partition, from: await moveOffset(db, projection.name, { topic, partition }, to), to });
+            }
+          }).then(() => {
+            for (const m of moved) projector?.seek(m.topic, m.partition, m.to);
+          }),
+        );
+        replays = run.catch(() => {});
+        await run;
         await audit(req, "replay", b, { moved });
         return { moved };
       },
     );
 
-    app.post(
-      "/rebuild",
-      {
-        schema: {
-          summary: "Rebuild into a shadow schema, then switch (or only report the differences with dryRun)",
-          description: "With instanceId only that tenant is rebuilt; the others keep flowing. Refused when the topic's history was truncated.",
-          tags: ["admin"],
-          body: rebuildBody,
-        },
-      },
-      async (req, reply) => {
-        const b = req.body as z.infer<typeof rebuildBody>;
-        try {
-          const status = await rebuilds.start({ ...(b.instanceId ? { instanceId: b.instanceId } : {}), dryRun: b.dryRun });
-          await audit(req, "rebuild.start", b, { shadowSchema: status.shadowSchema });
-          return reply.status(202).send(status);
-        } catch (err) {
-          await audit(req, "rebuild.start", b, { refused: (err as Error).message });
-          throw err;
-        }
-      },
-    );
-
-    app.get("/rebuild", { schema: { summary: "Progress of the current or last rebuild", tags: ["admin"] } }, async () => {
-      const status = rebuilds.status();
-      if (!status) throw notFound("no rebuild has run in this process");
-      return status;
-    });
-
-    app.post(
-      "/rebuild/rollback",
-      { schema: { summary: "Make an old schema live again (the current one is kept as old)", tags: ["admin"], body: z.strictObject({ oldSchema: z.string().max(63) }) } },
-      async (req) => {
-        const { oldSchema } = req.body as { oldSchema: string };
-        const result = await rebuilds.rollback(oldSchema);
-        await audit(req, "rebuild.rollback", { oldSchema }, result);
-        return result;
-      },
-    );
-
-    app.delete("/rebuild/old/:schema", { schema: { summary: "Drop an old schema kept after a switch", tags: ["admin"], params: schemaParam } }, async (req) => {
-      const { schema } = req.params as { schema: string };
-      await rebuilds.dropOld(schema);
-      await audit(req, "rebuild.drop-old", { schema }, { dropped: true });
-      return { dropped: schema };
-    });
-
-    app.post(
-      "/parked/retry",
-      { schema: { summary: "Apply an aggregate's parked events again, in stream order", tags: ["admin"], body: aggregateBody } },
-      async (req) => {
-        if (!projector) throw noProjector();
-        const b = req.body as z.infer<typeof aggregateBody>;
-        const result = await withTransaction(pool, (db) => projector.batchApplier.retryParked(db, b));
-        await audit(req, "parked.retry", b, result);
-        return result;
-      },
-    );
-
-    app.post(
-      "/parked/:id/skip",
-      { schema: { summary: "Drop one parked event (the events behind it stay parked until retried)", tags: ["admin"], params: z.strictObject({ id: z.coerce.number().int().min(1) }) } },
-      async (req) => {
-        const { id } = req.params as { id: number };
-        const { rows } = await pool.query(
-          `UPDATE projector_parked_events SET status = 'skipped', resolved_at = now() WHERE projection = $1 AND id = $2 AND status = 'parked'
-           RETURNING id, instance_id, aggregate_type, aggregate_id, aggregate_sequence`,
-          [projection.name, id],
-        );
-        if (!rows[0]) throw notFound(`no parked event ${id} waiting`);
-        await audit(req, "parked.skip", { id }, rows[0]);
-        return { skipped: rows[0] };
-      },
-    );
-
-    app.get("/audit", { schema: { summary: "Operator actions, newest first", tags: ["admin"], querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }) } }, async (req) => {
-      const { limit } = req.query as { limit: number };
-      const { rows } = await pool.query("SELECT id, at, actor, action, params, outcome FROM projector_audit_log ORDER BY id DESC LIMIT $1", [limit]);
-      return { result: rows };
-    });
-
-    app.get("/parked", { schema: { summary: "Parked events with their errors", tags: ["admin"], querystring: parkedQuery } }, async (req) => {
-      const q = req.query as z.infer<typeof parkedQuery>;
-      const { rows } = await pool.query(
-        `SELECT id, topic, partition, "offset"::text AS offset, instance_id, aggregate_type, aggregate_id, aggregate_sequence,
-                event_type, error, attempts, blocked_by, status, parked_at, resolved_at
-         FROM projector_parked_events WHERE projection = $1 AND status = $2 AND ($3::text IS NULL OR instance_id = $3)
-         ORDER BY id LIMIT $4`,
-        [projection.name, q.status, q.instanceId ?? null, q.limit],
-      );
-      return { result: rows };
-    });
+    await app.register(rebuildRoutes({ rebuilds, audit }));
+    await app.register(parkedRoutes({ pool, projection, catalog, audit }));
 
     app.get(
-      "/parked/:id",
-      { schema: { summary: "One parked event", tags: ["admin"], params: z.strictObject({ id: z.coerce.number().int().min(1) }) } },
+      "/audit",
+      {
+        schema: {
+          operationId: "listAuditLog",
+          summary: "Operator actions, newest first",
+          tags: ["admin"],
+          response: { 200: res.auditListSchema },
+          querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        },
+      },
       async (req) => {
-        const { id } = req.params as { id: number };
-        const { rows } = await pool.query(
-          `SELECT id, topic, partition, "offset"::text AS offset, instance_id, aggregate_type, aggregate_id, aggregate_sequence,
-                  event_type, headers, error, attempts, blocked_by, status, parked_at, resolved_at
-           FROM projector_parked_events WHERE projection = $1 AND id = $2`,
-          [projection.name, id],
-        );
-        if (!rows[0]) throw notFound(`parked event ${id} not found`);
-        return rows[0];
+        requirePlatformAdmin(req, "the audit log");
+        const { limit } = req.query as { limit: number };
+        return { result: await listAudit(pool, limit) };
       },
     );
   };

@@ -1,15 +1,20 @@
 // The one error body of every API: { code, message, details?, requestId }. Never a stack or SQL.
 import type { FastifyError, FastifyInstance } from "fastify";
+import { z } from "zod";
+import { DomainError } from "../errors.ts";
 
 export class ApiError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-    readonly headers?: Record<string, string>,
-  ) {
+  readonly statusCode: number;
+  readonly code: string;
+  readonly details?: unknown;
+  readonly headers?: Record<string, string>;
+
+  constructor(statusCode: number, code: string, message: string, details?: unknown, headers?: Record<string, string>) {
     super(message);
+    this.statusCode = statusCode;
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
   }
 }
 
@@ -18,6 +23,11 @@ export const notFound = (message: string) => new ApiError(404, "not_found", mess
 export const unauthenticated = (message: string) =>
   new ApiError(401, "unauthenticated", message, undefined, { "www-authenticate": 'Bearer realm="idp-projectors"' });
 export const forbidden = (message: string) => new ApiError(403, "permission_denied", message);
+
+const STATUS_BY_KIND: Record<DomainError["kind"], number> = { conflict: 409, invalid: 400, not_found: 404 };
+
+/** The HTTP form of a runtime domain error; other errors pass unchanged. */
+export const fromDomainError = (err: unknown) => (err instanceof DomainError ? new ApiError(STATUS_BY_KIND[err.kind], err.reason, err.message) : err);
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: "invalid_argument",
@@ -32,19 +42,24 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: "unavailable",
 };
 
-export const errorBodySchema = {
-  type: "object",
-  required: ["code", "message", "requestId"],
-  properties: {
-    code: { type: "string" },
-    message: { type: "string" },
-    details: {},
-    requestId: { type: "string" },
-  },
-} as const;
+const fieldViolation = z.object({ field: z.string(), message: z.string() }).meta({ id: "FieldViolation" });
+
+/** The error body as a named schema: every documented error response refers to it. */
+export const errorBodySchema = z
+  .object({
+    code: z.string().describe("machine-readable reason, e.g. invalid_argument, not_found, rebuild_running"),
+    message: z.string(),
+    details: z
+      .union([z.array(fieldViolation), z.record(z.string(), z.unknown())])
+      .optional()
+      .describe("validation errors: one entry per field; conflicts: what the request conflicts with"),
+    requestId: z.string().describe("also in the x-request-id header"),
+  })
+  .meta({ id: "Error" });
 
 export function registerErrorHandling(app: FastifyInstance) {
-  app.setErrorHandler((err: FastifyError & Partial<ApiError>, req, reply) => {
+  app.setErrorHandler((error: FastifyError & Partial<ApiError>, req, reply) => {
+    const err = fromDomainError(error) as FastifyError & Partial<ApiError>;
     let status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     let code = err instanceof ApiError ? err.code : (CODE_BY_STATUS[status] ?? "internal");
     let message = err.message;

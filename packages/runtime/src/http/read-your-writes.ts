@@ -23,7 +23,10 @@ export function registerReadYourWrites(app: FastifyInstance, tracker: PositionTr
     if (!isQueryRoute(req)) return;
     const raw = req.headers[MIN_POSITION_HEADER];
     if (raw !== undefined) {
-      const tokens = String(raw).split(",").map((s) => s.trim()).filter(Boolean);
+      const tokens = String(raw)
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (tokens.length === 0 || tokens.length > 32) throw badRequest(`${MIN_POSITION_HEADER} needs 1 to 32 positions`);
       const positions: Position[] = tokens.map((t) => {
         const p = parsePosition(t);

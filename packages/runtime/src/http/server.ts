@@ -1,15 +1,17 @@
 // The HTTP base every service shares: errors, zod validation, OpenAPI, auth, health, readiness, metrics.
 // A service adds its routes as a plugin (Fastify's own encapsulation style).
+
+import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, LogController } from "fastify";
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import { Histogram, type Registry } from "prom-client";
+import type { PositionTracker } from "../positions.ts";
 import { type AuthConfig, registerAuth } from "./auth.ts";
 import { registerErrorHandling } from "./errors.ts";
 import { type RateLimitConfig, registerRateLimit } from "./rate-limit.ts";
 import { registerReadYourWrites } from "./read-your-writes.ts";
-import type { PositionTracker } from "../positions.ts";
+import { registerRequestSpans } from "./request-spans.ts";
 import { useZod, zodToOpenApi } from "./zod.ts";
 
 export interface Readiness {
@@ -49,20 +51,36 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     logController: new LogController({ disableRequestLogging: process.env.LOG_REQUESTS !== "true" }),
   });
   registerErrorHandling(app);
+  registerRequestSpans(app);
   useZod(app);
   await app.register(swagger, {
     openapi: {
-      info: { title: `${opts.name} projector API`, version: "1.0.0" },
+      openapi: "3.1.0",
+      info: {
+        title: `${opts.name} projector API`,
+        version: "1.0.0",
+        description: `Read-only queries on the ${opts.name} read model, and its operators' admin API.`,
+        license: { name: "Apache-2.0", identifier: "Apache-2.0" },
+      },
+      // Relative: each service serves its own document, so the base is wherever this one was fetched from.
+      servers: [{ url: "/", description: `the ${opts.name} service that serves this document` }],
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
       security: [{ bearer: [] }],
     },
     transform: zodToOpenApi,
   });
-  registerAuth(app, opts.auth);
+  // Before auth: the per-address limit on unauthenticated requests runs ahead of token verification.
   if (opts.rateLimit) registerRateLimit(app, opts.rateLimit);
+  registerAuth(app, opts.auth);
   if (opts.positions) registerReadYourWrites(app, opts.positions.tracker, opts.positions.timeoutMs);
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
+  });
+  const duration = httpDuration(opts.metrics);
+  app.addHook("onResponse", async (req, reply) => {
+    // The route's pattern, never the raw URL: one series per route, whatever the ids and query strings.
+    const route = req.routeOptions.url ?? "unmatched";
+    duration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.get("/openapi.json", { config: { auth: "public" }, schema: { hide: true } }, async () => app.swagger());
@@ -77,4 +95,20 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
   await app.register(opts.routes, { prefix: "/v1" });
   if (opts.adminRoutes) await app.register(opts.adminRoutes, { prefix: "/admin" });
   return app;
+}
+
+const HTTP_DURATION = "http_request_duration_seconds";
+
+/** Request latency by route pattern and status; one histogram per registry (a second server reuses it). */
+function httpDuration(registry: Registry): Histogram<"method" | "route" | "status_code"> {
+  const existing = registry.getSingleMetric(HTTP_DURATION);
+  if (existing) return existing as Histogram<"method" | "route" | "status_code">;
+  return new Histogram({
+    name: HTTP_DURATION,
+    help: "HTTP request duration in seconds, by method, route pattern and status code",
+    labelNames: ["method", "route", "status_code"],
+    // Queries answer in milliseconds; the upper buckets catch read-your-writes waits and slow scans.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
 }

@@ -1,66 +1,48 @@
-import {
-  type Admin,
-  type Consumer,
-  type ITopicConfig,
-  Kafka,
-  logLevel,
-  type Producer,
-  Partitioners,
-} from "kafkajs";
-import type { Logger } from "pino";
+import { partitionForKey } from "@idp/events";
+import { type Consumer, Partitioners, type Producer } from "kafkajs";
 import type { Position } from "../projection.ts";
-import type {
-  AdminPort,
-  ConsumedRecord,
-  ConsumerHandlers,
-  ConsumerPort,
-  PartitionOffsets,
-  ProducedRecord,
-  ProducerPort,
-  TopicPartition,
-} from "./port.ts";
+import { KafkaJsAdmin } from "./admin.ts";
+import { client, type KafkaJsOptions, whileTopicUnknown } from "./client.ts";
+import { logMayHaveChanged } from "./log.ts";
+import type { ConsumedRecord, ConsumerHandlers, ConsumerPort, ProducedRecord, ProducerPort, TopicPartition } from "./port.ts";
 
-const javaCompatiblePartitioner = Partitioners.DefaultPartitioner();
-
-/** The partition Kafka's default partitioner (murmur2 of the key, as in the Java client) picks for a key. */
-export function partitionForKey(key: string, partitions: number): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0, replicas: [], isr: [], partitionErrorCode: 0 }));
-  return javaCompatiblePartitioner({ topic: "", partitionMetadata, message: { key, value: null } });
-}
-
-export interface KafkaJsOptions {
-  brokers: string[];
-  clientId: string;
-  logger?: Logger;
-}
-
-function client(opts: KafkaJsOptions): Kafka {
-  const log = opts.logger;
-  return new Kafka({
-    clientId: opts.clientId,
-    brokers: opts.brokers,
-    connectionTimeout: 3000,
-    // Broker restarts must not kill the process: keep retrying with backoff (capped at 5 s).
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1_000_000 },
-    logLevel: logLevel.WARN,
-    logCreator: () => (entry) => {
-      if (!log) return;
-      const { message, ...rest } = entry.log;
-      const fn = entry.level <= logLevel.ERROR ? log.error.bind(log) : log.warn.bind(log);
-      fn({ kafka: entry.namespace, ...rest }, message);
-    },
-  });
-}
+export { KafkaJsAdmin } from "./admin.ts";
+export type { KafkaJsOptions } from "./client.ts";
 
 const headerText = (headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined) => {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v === undefined) continue;
+    if (v === undefined || v === null) continue;
     const one = Array.isArray(v) ? v[v.length - 1] : v;
-    if (one !== undefined) out[k] = one.toString();
+    if (one !== undefined && one !== null) out[k] = one.toString();
   }
   return out;
 };
+
+// Every header value as bytes, a repeated name once per value: what a parked record keeps.
+const headerBytes = (headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined) =>
+  Object.entries(headers ?? {}).flatMap(([k, v]) =>
+    (Array.isArray(v) ? v : [v]).flatMap((x) => (x === undefined || x === null ? [] : [[k, Buffer.isBuffer(x) ? x : Buffer.from(x)] as const])),
+  );
+
+/**
+ * Sends `messages` (each with its partition) and returns each partition's base offset. kafkajs retries
+ * a failed send only to brokers that have not answered yet, so a partition whose leader moved to a
+ * broker that already answered is left unwritten and missing from the answer: those are sent again.
+ */
+export async function sendEveryPartition<M extends { partition: number }>(
+  send: (messages: M[]) => Promise<{ partition: number; baseOffset?: string }[]>,
+  messages: M[],
+  attempts = 10,
+): Promise<Map<number, bigint>> {
+  const base = new Map<number, bigint>();
+  let pending = messages;
+  for (let attempt = 1; pending.length > 0 && attempt <= attempts; attempt++) {
+    for (const m of await send(pending)) base.set(m.partition, BigInt(m.baseOffset ?? "0"));
+    pending = pending.filter((m) => !base.has(m.partition));
+  }
+  return base;
+}
 
 export interface KafkaJsConsumerOptions extends KafkaJsOptions {
   groupId: string;
@@ -73,9 +55,19 @@ export interface KafkaJsConsumerOptions extends KafkaJsOptions {
 export class KafkaJsConsumer implements ConsumerPort {
   private readonly consumer: Consumer;
   private stopped = false;
+  /** Partitions whose group-offset commit hint is in flight. */
+  private readonly committing = new Set<string>();
 
-  constructor(private readonly opts: KafkaJsConsumerOptions) {
-    this.consumer = client(opts).consumer({
+  private handlers?: ConsumerHandlers;
+
+  private readonly opts: KafkaJsConsumerOptions;
+
+  constructor(opts: KafkaJsConsumerOptions) {
+    this.opts = opts;
+    const onLogEntry = (entry: { message?: unknown; error?: unknown }) => {
+      if (logMayHaveChanged(entry)) this.handlers?.onLogMayHaveChanged?.();
+    };
+    this.consumer = client({ ...opts, onLogEntry }).consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
@@ -87,6 +79,7 @@ export class KafkaJsConsumer implements ConsumerPort {
   }
 
   async start(topics: string[], handlers: ConsumerHandlers): Promise<void> {
+    this.handlers = handlers;
     const c = this.consumer;
     // On every (re)assignment, position each partition at the offset stored in PostgreSQL. Batches
     // fetched before the seek lands are filtered by the applier against the same stored offsets.
@@ -101,7 +94,9 @@ export class KafkaJsConsumer implements ConsumerPort {
       }
     });
     await c.connect();
-    await c.subscribe({ topics, fromBeginning: true });
+    await whileTopicUnknown(() => c.subscribe({ topics, fromBeginning: true }), `subscribe to ${topics.join(", ")}`, {
+      onRetry: (err) => this.opts.logger?.warn({ err }, "a broker does not know the topic yet; subscribing again"),
+    });
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -115,6 +110,7 @@ export class KafkaJsConsumer implements ConsumerPort {
           key: m.key,
           value: m.value,
           headers: headerText(m.headers),
+          rawHeaders: headerBytes(m.headers),
         }));
         const outcome = await handlers.onBatch(
           {
@@ -130,10 +126,17 @@ export class KafkaJsConsumer implements ConsumerPort {
         if (outcome.kind === "done") {
           const last = BigInt(outcome.nextOffset) - 1n;
           if (last >= BigInt(batch.firstOffset() ?? "0")) resolveOffset(last.toString());
-          // Lag hint for tools that read group offsets; PostgreSQL holds the truth.
-          await c
-            .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: outcome.nextOffset }])
-            .catch((err) => this.opts.logger?.debug({ err }, "group offset commit failed (hint only)"));
+          // Lag hint for tools that read group offsets; PostgreSQL holds the truth. Not awaited, so a slow or
+          // lost group coordinator never holds up the next fetch; one commit in flight per partition (a
+          // skipped hint is overtaken by the next batch's).
+          const tp = `${batch.topic}/${batch.partition}`;
+          if (!this.committing.has(tp)) {
+            this.committing.add(tp);
+            void c
+              .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: outcome.nextOffset }])
+              .catch((err) => this.opts.logger?.debug({ err }, "group offset commit failed (hint only)"))
+              .finally(() => this.committing.delete(tp));
+          }
         } else if (outcome.kind === "seek") {
           c.seek({ topic: batch.topic, partition: batch.partition, offset: outcome.offset });
         }
@@ -147,6 +150,14 @@ export class KafkaJsConsumer implements ConsumerPort {
 
   pauseTopics(topics: string[]): void {
     this.consumer.pause(topics.map((topic) => ({ topic })));
+  }
+
+  pausePartitions(tps: TopicPartition[]): void {
+    for (const tp of tps) this.consumer.pause([{ topic: tp.topic, partitions: [tp.partition] }]);
+  }
+
+  resumePartitions(tps: TopicPartition[]): void {
+    for (const tp of tps) this.consumer.resume([{ topic: tp.topic, partitions: [tp.partition] }]);
   }
 
   resumeTopics(topics: string[]): void {
@@ -192,8 +203,7 @@ export class KafkaJsProducer implements ProducerPort {
     let bytes = 0;
     const flush = async () => {
       if (slice.length === 0) return;
-      const meta = await this.producer.send({ topic, acks: -1, messages: slice });
-      const base = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? "0")]));
+      const base = await sendEveryPartition((messages) => this.producer.send({ topic, acks: -1, messages }), slice);
       const seen = new Map<number, bigint>();
       for (const m of slice) {
         const i = seen.get(m.partition) ?? 0n;
@@ -228,56 +238,5 @@ export class KafkaJsProducer implements ProducerPort {
       this.partitionCounts.set(topic, n);
     }
     return n;
-  }
-}
-
-export class KafkaJsAdmin implements AdminPort {
-  private readonly admin: Admin;
-  private connected?: Promise<void>;
-
-  constructor(opts: KafkaJsOptions, kafka = client(opts)) {
-    this.admin = kafka.admin();
-  }
-
-  private connect() {
-    this.connected ??= this.admin.connect();
-    return this.connected;
-  }
-
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
-    await this.connect();
-    const existing = await this.admin.listTopics();
-    if (existing.includes(topic)) return;
-    const config: ITopicConfig = {
-      topic,
-      numPartitions: partitions,
-      replicationFactor: -1,
-      // Replay rebuilds read models from history, so the event topic keeps everything.
-      configEntries: [
-        { name: "retention.ms", value: "-1" },
-        { name: "retention.bytes", value: "-1" },
-      ],
-    };
-    await this.admin.createTopics({ topics: [config], waitForLeaders: true });
-  }
-
-  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
-    await this.connect();
-    const offsets = await this.admin.fetchTopicOffsets(topic);
-    return offsets
-      .map((o) => ({ partition: o.partition, low: o.low, high: o.high }))
-      .sort((a, b) => a.partition - b.partition);
-  }
-
-  async offsetsAt(topic: string, at: Date): Promise<{ partition: number; offset: string }[]> {
-    await this.connect();
-    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, at.getTime());
-    const ends = new Map((await this.partitionOffsets(topic)).map((p) => [p.partition, p.high]));
-    // Kafka answers -1 when no record is that recent: start at the end then.
-    return offsets.map((o) => ({ partition: o.partition, offset: o.offset === "-1" ? (ends.get(o.partition) ?? "0") : o.offset }));
-  }
-
-  async close(): Promise<void> {
-    if (this.connected) await this.admin.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 // The runtime's own small Kafka port: what the projector needs from a client, nothing more. The kafkajs
-// adapter implements it; another client (e.g. @platformatic/kafka) can be added beside it and compared.
+// adapter implements it; another client can be added beside it and compared (the benchmark does so with
+// @platformatic/kafka, in bench/lib/platformatic.ts).
 import type { Position } from "../projection.ts";
 
 export interface TopicPartition {
@@ -12,6 +13,8 @@ export interface ConsumedRecord extends TopicPartition {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  /** The headers as on the wire (bytes, repeated names kept), when the adapter has them. */
+  rawHeaders?: readonly (readonly [name: string, value: Uint8Array])[];
 }
 
 export interface RecordBatch extends TopicPartition {
@@ -28,15 +31,14 @@ export interface BatchContext {
   isActive(): boolean;
 }
 
-export type BatchOutcome =
-  | { kind: "done"; nextOffset: string }
-  | { kind: "seek"; offset: string }
-  | { kind: "abandon" };
+export type BatchOutcome = { kind: "done"; nextOffset: string } | { kind: "seek"; offset: string } | { kind: "abandon" };
 
 export interface ConsumerHandlers {
   /** Partitions newly assigned to this member: return where each must start (from PostgreSQL). */
   onAssigned(assigned: TopicPartition[]): Promise<(TopicPartition & { offset: string })[]>;
   onBatch(batch: RecordBatch, ctx: BatchContext): Promise<BatchOutcome>;
+  /** The client saw signs that the log may have been replaced (topic unknown, offset out of range, broker lost). */
+  onLogMayHaveChanged?(): void;
 }
 
 export interface ConsumerPort {
@@ -45,6 +47,9 @@ export interface ConsumerPort {
   /** Stops fetching these topics (the running batch completes); resume continues where it stopped. */
   pauseTopics(topics: string[]): void;
   resumeTopics(topics: string[]): void;
+  /** Stops / resumes single partitions (a partition whose stored position belongs to another log). */
+  pausePartitions?(tps: TopicPartition[]): void;
+  resumePartitions?(tps: TopicPartition[]): void;
   /** Drains the running batch, commits, leaves the group. */
   stop(): Promise<void>;
 }
@@ -75,5 +80,7 @@ export interface AdminPort {
   partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
   /** Per partition, the first offset whose record timestamp is at or after `at` (the end when none). */
   offsetsAt(topic: string, at: Date): Promise<{ partition: number; offset: string }[]>;
+  /** The Kafka cluster's id (stored beside the offsets: positions of another cluster are refused). */
+  clusterId?(): Promise<string>;
   close(): Promise<void>;
 }

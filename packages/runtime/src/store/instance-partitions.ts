@@ -1,0 +1,64 @@
+// What a batch teaches about the log, written in the batch's own transaction: which partition each
+// instance's events arrived on (projector_instance_partitions), and, once per partition, a fingerprint of
+// the first record applied (the anchor), kept beside the partition's offset so the projector can tell
+// later whether it still reads the same log. The anchor never moves with progress: a replaced log whose
+// records were taken for new ones is still found out by it. A tenant's partition is learned here, never assumed from the key's hash; the default
+// partitioner (murmur2) is only the guess for an instance never seen.
+
+import { createHash } from "node:crypto";
+import { HEADER, idSchema, partitionForKey } from "@idp/events";
+import type { Queryable } from "../db/pool.ts";
+import type { ConsumedRecord, TopicPartition } from "../kafka/port.ts";
+
+/** A record's fingerprint: the same offset of the same log always gives the same one. */
+export function recordHash(r: Pick<ConsumedRecord, "key" | "value" | "headers">): string {
+  const h = createHash("sha256");
+  h.update(r.key ?? Buffer.alloc(0))
+    .update("\u0000")
+    .update(r.value ?? Buffer.alloc(0))
+    .update("\u0000");
+  h.update(JSON.stringify(r.headers));
+  return h.digest("hex").slice(0, 32);
+}
+
+/** The instance a record names, if it is a valid id (hostile headers are parked, never recorded). */
+function instanceOf(r: ConsumedRecord): string | undefined {
+  const raw: unknown = (r.headers as Record<string, unknown>)[HEADER.instanceId];
+  const id = typeof raw === "string" ? raw : Buffer.isBuffer(raw) ? raw.toString("utf8") : undefined;
+  return id !== undefined && idSchema.safeParse(id).success ? id : undefined;
+}
+
+/**
+ * Records the instances of a batch's records (offset order, all on one partition) and, if the partition
+ * has none yet, the anchor (its first record), in one statement. Call it inside the batch's transaction.
+ */
+export async function recordBatchFacts(db: Queryable, projection: string, records: readonly ConsumedRecord[]): Promise<void> {
+  const first = records[0];
+  if (!first) return;
+  const instances = [...new Set(records.map(instanceOf).filter((i): i is string => i !== undefined))];
+  await db.query(
+    `WITH seen AS (
+       INSERT INTO projector_instance_partitions (projection, instance_id, topic, partition)
+       SELECT $1, i, $2, $3 FROM unnest($4::text[]) AS i ON CONFLICT DO NOTHING)
+     UPDATE projector_offsets SET check_offset = $5, check_hash = $6
+     WHERE projection = $1 AND topic = $2 AND partition = $3 AND check_offset IS NULL`,
+    [projection, first.topic, first.partition, instances, first.offset, recordHash(first)],
+  );
+}
+
+/** The partitions an instance's events were seen on, per topic. */
+export async function learnedPartitions(db: Queryable, projection: string, instanceId: string): Promise<Map<string, number[]>> {
+  const { rows } = await db.query(
+    "SELECT topic, partition FROM projector_instance_partitions WHERE projection = $1 AND instance_id = $2 ORDER BY topic, partition",
+    [projection, instanceId],
+  );
+  const out = new Map<string, number[]>();
+  for (const r of rows as TopicPartition[]) out.set(r.topic, [...(out.get(r.topic) ?? []), r.partition]);
+  return out;
+}
+
+/** The partitions of one topic holding an instance's events: learned ones, else the default partitioner's guess. */
+export async function partitionsOfInstance(db: Queryable, projection: string, instanceId: string, topic: string, partitionCount: number): Promise<number[]> {
+  const learned = (await learnedPartitions(db, projection, instanceId)).get(topic);
+  return learned?.length ? learned : [partitionForKey(instanceId, partitionCount)];
+}
