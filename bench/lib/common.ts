@@ -41,7 +41,10 @@ export const cfg = {
   databaseUrl: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/idp",
   keep: process.env.BENCH_KEEP === "true",
   /** Indexes of the users schema dropped before step 1 (comma-separated names): what they cost to write. */
-  dropIndexes: (process.env.BENCH_DROP_INDEXES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+  dropIndexes: (process.env.BENCH_DROP_INDEXES ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
 };
 
 export const stamp = Date.now().toString(36);
