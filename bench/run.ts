@@ -1,10 +1,12 @@
 // `npm run bench`: one run, side by side (see bench/README.md for what each figure means):
 //   0. N mixed user events over many instances (generateHistory) published to a fresh topic;
 //   1. end-to-end projector throughput (users service as a child process, kafkajs) + its RSS;
-//   2. PostgreSQL ceiling for the same final rows (set-based upserts) and a naive per-event apply;
-//   3. full rebuild: DROP SCHEMA + restart, from process start to caught up;
+//   2. PostgreSQL ceiling for the same final rows (set-based upserts), a naive per-event apply, and the
+//      stream floor (fetch + decode every record, no fold; plus the ceiling's write time);
+//   3. full rebuild through the admin API (shadow schema from offset 0, catch up, switch);
 //   4. query API latency at fixed rates (autocannon) for get-by-id and a filtered list;
-//   5. the projector in-process via the Projector class: @platformatic/kafka vs kafkajs adapters.
+//   5. the projector in-process via the Projector class: @platformatic/kafka vs kafkajs adapters;
+//   6. freshness: publish → visible through the position token, at two publish rates.
 // Results: a table on stdout (markdown), bench/results/latest.json. Sizes: BENCH_* variables (README).
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -16,13 +18,14 @@ import { KafkaJsAdmin, migrate, type PartitionOffsets, type ProducedRecord, type
 import pg from "pg";
 import { usersService } from "../services/users/src/index.ts";
 import { apiBenchmark } from "./lib/api.ts";
-import { cfg, dropSchema, fingerprint, log, now, ProgressProbe, round, stamp, tableWrites } from "./lib/common.ts";
+import { cfg, cpuPer1k, dropSchema, fingerprint, log, now, ProgressProbe, round, stamp, tableWrites } from "./lib/common.ts";
 import { freshness } from "./lib/freshness.ts";
 import { type InProcessResult, inProcessProjector } from "./lib/inprocess.ts";
 import { ceiling, naive } from "./lib/postgres.ts";
 import { RssSampler, serviceEnv, spawnService } from "./lib/proc.ts";
 import { operatedRebuild } from "./lib/rebuild.ts";
 import { deleteTopic, markdownTable } from "./lib/report.ts";
+import { fetchAndDecode } from "./lib/stream-floor.ts";
 
 const N = cfg.events;
 const topic = `bench.users.${stamp}`;
@@ -88,12 +91,6 @@ history = []; // the projector runs below must not compete with a large heap her
 const ends: PartitionOffsets[] = await admin.partitionOffsets(topic);
 results.partitions = ends.map((p) => ({ partition: p.partition, records: Number(p.high) }));
 log(`published in ${(results.publish as { seconds: number }).seconds} s; records per partition: ${ends.map((p) => p.high).join(", ")}`);
-
-/** CPU per 1,000 events in the steady window: the projector's Node.js process and its PostgreSQL backends. */
-function cpuPer1k(r: { total: number; firstConsumed: number; nodeCpuMs?: number | undefined; pgCpuMs?: number | undefined }) {
-  const k = (r.total - r.firstConsumed) / 1000;
-  return { nodeMsPer1kEvents: round((r.nodeCpuMs ?? Number.NaN) / k, 1), pgMsPer1kEvents: round((r.pgCpuMs ?? Number.NaN) / k, 1) };
-}
 
 async function childProjector(label: string) {
   // BENCH_CPU_PROF=<dir>: the projector process writes a V8 CPU profile there (bench/tools/cpuprofile-summary.ts).
@@ -167,6 +164,12 @@ try {
     const n = await naive(schema, naiveTarget, usersService.projection, naiveSample);
     results.naive = n;
     log(`  ${Math.round(n.eventsPerSecond).toLocaleString("en")} events/s (${round(n.seconds, 2)} s)`);
+    log("step 2c: stream floor: every record fetched (kafkajs, the projector's settings) and decoded as the applier does, no fold");
+    const f = await fetchAndDecode(topic, ends);
+    results.floor = { fetchAndDecode: f, eventsPerSecond: Math.round(N / (f.seconds + c.seconds)) };
+    log(
+      `  fetch + decode ${f.eventsPerSecond.toLocaleString("en")} events/s (${round(f.seconds, 2)} s); floor with the final-row write ${Math.round(N / (f.seconds + c.seconds)).toLocaleString("en")} events/s`,
+    );
   }
 
   // --- 3. full rebuild ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // "caught up" probe (every partition's stored next offset reached the end of the topic).
 import { createPool, type PartitionOffsets } from "@idp/runtime";
 import pg from "pg";
-import { BackendCpu, cpuMs } from "./cpu.ts";
+import { BackendCpu, brokerPid, cpuMs } from "./cpu.ts";
 
 const int = (name: string, fallback: number) => {
   const v = process.env[name];
@@ -128,7 +128,7 @@ export class ProgressProbe {
    * Waits until caught up. `assignedAt` is the first poll (every 100 ms) that saw the partitions' offsets
    * rows, i.e. the group was joined and partitions assigned: the throughput is total / (doneAt -
    * assignedAt), so process start-up, migrations and the group join are excluded, every record counts.
-   * CPU (when asked for) is measured over the same window.
+   * CPU (when asked for) is measured over the same window, and the local broker's when its pid is known.
    */
   async waitCaughtUp(timeoutMs: number) {
     const deadline = now() + timeoutMs;
@@ -139,6 +139,8 @@ export class ProgressProbe {
     const backends = new BackendCpu();
     const { pid, backendApp } = this.cpu;
     let nodeCpuAtFirst = 0;
+    const broker = brokerPid();
+    let brokerCpuAtFirst = 0;
     const noteBackends = async () => {
       if (!backendApp) return;
       const { rows } = await this.client.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [backendApp]);
@@ -151,6 +153,7 @@ export class ProgressProbe {
         firstAt = t;
         firstConsumed = p.consumed;
         nodeCpuAtFirst = pid === undefined ? 0 : (cpuMs(pid) ?? 0);
+        brokerCpuAtFirst = broker === undefined ? 0 : (cpuMs(broker) ?? 0);
         await noteBackends();
         backends.reset();
         lastBackends = t;
@@ -162,7 +165,8 @@ export class ProgressProbe {
         await noteBackends();
         const nodeCpuMs = pid === undefined ? undefined : (cpuMs(pid) ?? 0) - nodeCpuAtFirst;
         const pgCpuMs = backendApp ? backends.totalMs() : undefined;
-        return { firstAt: firstAt ?? t, firstConsumed, doneAt: t, total: this.total, nodeCpuMs, pgCpuMs };
+        const brokerCpuMs = broker === undefined ? undefined : (cpuMs(broker) ?? 0) - brokerCpuAtFirst;
+        return { firstAt: firstAt ?? t, firstConsumed, doneAt: t, total: this.total, nodeCpuMs, pgCpuMs, brokerCpuMs };
       }
       if (t - lastLog > 15_000) {
         log(`  … ${p.consumed.toLocaleString("en")} / ${this.total.toLocaleString("en")} records`);
@@ -172,6 +176,19 @@ export class ProgressProbe {
       await sleep(100);
     }
   }
+}
+
+/** CPU per 1,000 events over a probe's steady window: the projector's process, its PostgreSQL backends, the broker. */
+export function cpuPer1k(r: {
+  total: number;
+  firstConsumed: number;
+  nodeCpuMs?: number | undefined;
+  pgCpuMs?: number | undefined;
+  brokerCpuMs?: number | undefined;
+}) {
+  const k = (r.total - r.firstConsumed) / 1000;
+  const per1k = (ms: number | undefined) => (ms === undefined ? undefined : round(ms / k, 1));
+  return { nodeMsPer1kEvents: per1k(r.nodeCpuMs) ?? Number.NaN, pgMsPer1kEvents: per1k(r.pgCpuMs) ?? Number.NaN, brokerMsPer1kEvents: per1k(r.brokerCpuMs) };
 }
 
 /** Deterministic fingerprint of the read model, to check that two runs built the same rows. */

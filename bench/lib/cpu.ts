@@ -46,3 +46,14 @@ export class BackendCpu {
     return t;
   }
 }
+
+/** The local broker started by infra/kafka.sh (its pid file), when there is one: its CPU counts too. */
+export function brokerPid(): number | undefined {
+  const runDir = process.env.KAFKA_RUN_DIR ?? new URL("../../.kafka-run", import.meta.url).pathname;
+  try {
+    const pid = Number(readFileSync(`${runDir}/kafka.pid`, "utf8").trim());
+    return Number.isInteger(pid) && cpuMs(pid) !== undefined ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -13,7 +13,7 @@ import {
   serviceMigrations,
 } from "@idp/runtime";
 import { usersService } from "../../services/users/src/index.ts";
-import { cfg, now, ProgressProbe } from "./common.ts";
+import { cfg, cpuPer1k, now, ProgressProbe } from "./common.ts";
 import { PlatformaticConsumer } from "./platformatic.ts";
 import { RssSampler } from "./proc.ts";
 import { type StatementStats, startSqlTiming } from "./sql-timing.ts";
@@ -26,7 +26,7 @@ export interface InProcessResult {
   seconds: number;
   secondsFromStart: number;
   rss: { minMiB: number; maxMiB: number; lastMiB: number; samples: number };
-  cpu: { nodeMsPer1kEvents: number; pgMsPer1kEvents: number };
+  cpu: ReturnType<typeof cpuPer1k>;
   /** With BENCH_SQL_TIMING=true: wall time per statement kind, summed over connections. */
   statements?: StatementStats[];
 }
@@ -77,10 +77,7 @@ export async function inProcessProjector(adapter: Adapter, topic: string, ends: 
       seconds,
       secondsFromStart: (r.doneAt - t0) / 1000,
       rss: rss.summary(r.firstAt, r.doneAt),
-      cpu: {
-        nodeMsPer1kEvents: Math.round(((r.nodeCpuMs ?? Number.NaN) / ((r.total - r.firstConsumed) / 1000)) * 10) / 10,
-        pgMsPer1kEvents: Math.round(((r.pgCpuMs ?? Number.NaN) / ((r.total - r.firstConsumed) / 1000)) * 10) / 10,
-      },
+      cpu: cpuPer1k(r),
       ...(statements ? { statements } : {}),
     };
   } finally {

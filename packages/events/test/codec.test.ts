@@ -1,5 +1,6 @@
 // The wire contract: every event round-trips; older versions are read by newer consumers (Avro
 // resolution) and newer versions by older consumers (appended optional fields are ignored).
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type AvroSchema,
@@ -7,12 +8,14 @@ import {
   catalog,
   defineEvent,
   EventCatalog,
+  envelopeSchema,
   envelopeToHeaders,
   field,
   formatPosition,
   HEADER,
   headersToEnvelope,
   InvalidEnvelopeError,
+  meetsEnvelopeRules,
   optional,
   PayloadDecodeError,
   PayloadValidationError,
@@ -122,6 +125,33 @@ describe("headers and positions", () => {
     expect(() => headersToEnvelope({ ...h, [HEADER.instanceId]: undefined })).toThrow(InvalidEnvelopeError);
     expect(() => headersToEnvelope({ ...h, [HEADER.instanceId]: "bad id;drop" })).toThrow(/instanceId/);
     expect(() => headersToEnvelope({ ...h, [HEADER.createdAt]: "yesterday" })).toThrow(/createdAt/);
+  });
+
+  it("the written-out envelope rules accept exactly what envelopeSchema accepts", () => {
+    // Values near every bound: lengths around the limits, characters in and out of the id alphabet.
+    const text = fc.oneof(
+      fc.string({ maxLength: 3 }),
+      fc.string({ minLength: 99, maxLength: 101 }),
+      fc.string({ minLength: 199, maxLength: 201 }),
+      fc.string({ unit: fc.constantFrom("a", "Z", "0", ".", "_", "@", ":", "-", " ", ";", "é", "\u0000", "😀"), maxLength: 6 }),
+    );
+    const int = fc.oneof(
+      fc.integer({ min: -2, max: 3 }),
+      fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, Number("9999999999999999"), 1.5, Number.NaN),
+    );
+    const date = fc.oneof(fc.date({ noInvalidDate: true }), fc.constant(new Date("yesterday")));
+    const fields = { eventId: text, eventType: text, schemaVersion: int, instanceId: text, aggregateType: text };
+    const more = { aggregateId: text, aggregateSequence: int, resourceOwner: text, creator: text, createdAt: date };
+    const oneField = fc.oneof(...Object.entries({ ...fields, ...more }).map(([name, value]) => (value as fc.Arbitrary<unknown>).map((v) => ({ [name]: v }))));
+    // A valid envelope with one to three fields replaced, so that each rule decides on its own.
+    const envelopeLike = fc.array(oneField, { minLength: 1, maxLength: 3 }).map((parts) => Object.assign({ ...envelope }, ...parts) as typeof envelope);
+    fc.assert(
+      fc.property(envelopeLike, (e) => {
+        expect(meetsEnvelopeRules(e)).toBe(envelopeSchema.safeParse(e).success);
+      }),
+      { numRuns: 5000 },
+    );
+    expect(meetsEnvelopeRules(envelope)).toBe(true);
   });
 
   it("position tokens round-trip and malformed ones are rejected", () => {

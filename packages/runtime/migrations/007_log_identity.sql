@@ -1,5 +1,5 @@
 -- Stored positions belong to one log. Next to each partition's offset the projector keeps the Kafka
--- cluster it was read from and a fingerprint of the record at a stored position (the last one applied):
+-- cluster it was read from and a fingerprint of one record (the anchor: the first record applied there):
 -- a broker whose data was reset, a re-created topic or another cluster shows up as a mismatch instead
 -- of new records being skipped as "already applied". log_mismatch holds the reason while the partition
 -- is stopped, so every process (and idp-admin status) can report it.

@@ -90,7 +90,12 @@ describe("PositionTracker.waitFor", () => {
     vi.useFakeTimers();
     try {
       let queries = 0;
-      const pool = { query: async () => (queries++, { rows: [] }) as unknown } as unknown as pg.Pool;
+      const pool = {
+        query: async () => {
+          queries++;
+          return { rows: [] };
+        },
+      } as unknown as pg.Pool;
       const tracker = new PositionTracker(
         pool,
         "users",
@@ -109,7 +114,12 @@ describe("PositionTracker.waitFor", () => {
 
   it("reads what other members committed when nothing local happens, and gives up at the deadline", async () => {
     let queries = 0;
-    const pool = { query: async () => (queries++, { rows: [] }) as unknown } as unknown as pg.Pool;
+    const pool = {
+      query: async () => {
+        queries++;
+        return { rows: [] };
+      },
+    } as unknown as pg.Pool;
     const tracker = new PositionTracker(
       pool,
       "users",

@@ -3,7 +3,6 @@
 import { idSchema } from "@idp/events";
 import {
   boundedJsonDepth,
-  countMatching,
   cursorKeys,
   type DetailsRow,
   detailsSchema,
@@ -15,9 +14,8 @@ import {
   notFound,
   pageSchema,
   type RouteDeps,
-  searchPageRequest,
   searchPageSchema,
-  type Tenant,
+  searchReader,
   tenantRows,
   tenantWhere,
   textMatch,
@@ -34,10 +32,13 @@ LEFT JOIN lookup_users u ON u.instance_id = g.instance_id AND u.user_id = g.user
 LEFT JOIN lookup_projects p ON p.instance_id = g.instance_id AND p.project_id = g.project_id
 LEFT JOIN lookup_project_grants pg ON pg.instance_id = g.instance_id AND pg.grant_id = g.grant_id
 LEFT JOIN lookup_orgs o ON o.instance_id = g.instance_id AND o.org_id = g.resource_owner
+LEFT JOIN lookup_orgs user_org ON user_org.instance_id = g.instance_id AND user_org.org_id = u.resource_owner
+LEFT JOIN lookup_orgs granted_org ON granted_org.instance_id = g.instance_id AND granted_org.org_id = pg.granted_org
 LEFT JOIN org_domains od ON od.instance_id = g.instance_id AND od.org_id = g.resource_owner`;
 const COLUMNS = `g.*, u.username, u.display_name, u.resource_owner AS user_org_id, p.resource_owner AS project_org_id,
   pg.granted_org, u.type AS user_type, u.first_name, u.last_name, u.email, u.avatar_key, ${LOGIN_NAME} AS preferred_login_name,
-  o.name AS org_name, od.primary_domain AS org_primary_domain, p.name AS project_name`;
+  o.name AS org_name, od.primary_domain AS org_primary_domain, p.name AS project_name,
+  user_org.name AS user_org_name, granted_org.name AS granted_org_name`;
 
 const grants = keyset({
   name: "grants",
@@ -116,9 +117,16 @@ const grantSchema = z
       email: z.string().nullable(),
       avatarKey: z.string().nullable(),
       organizationId: z.string().nullable(),
+      organizationName: z.string().nullable().describe("the user's org's name; null while that org is unknown here"),
     }),
     project: z.object({ id: z.string(), name: z.string().nullable(), organizationId: z.string().nullable() }),
-    projectGrant: z.object({ id: z.string(), grantedOrganizationId: z.string().nullable() }).nullable(),
+    projectGrant: z
+      .object({
+        id: z.string(),
+        grantedOrganizationId: z.string().nullable(),
+        grantedOrganizationName: z.string().nullable().describe("null while the granted org is unknown here"),
+      })
+      .nullable(),
     details: detailsSchema,
   })
   .meta({ id: "UserGrant" });
@@ -145,6 +153,8 @@ interface Row extends DetailsRow {
   org_name: string | null;
   org_primary_domain: string | null;
   project_name: string | null;
+  user_org_name: string | null;
+  granted_org_name: string | null;
 }
 
 function toGrant(r: Row): z.infer<typeof grantSchema> {
@@ -166,9 +176,10 @@ function toGrant(r: Row): z.infer<typeof grantSchema> {
       email: r.email,
       avatarKey: r.avatar_key,
       organizationId: r.user_org_id,
+      organizationName: r.user_org_name,
     },
     project: { id: r.project_id, name: r.project_name, organizationId: r.project_org_id },
-    projectGrant: r.grant_id ? { id: r.grant_id, grantedOrganizationId: r.granted_org } : null,
+    projectGrant: r.grant_id ? { id: r.grant_id, grantedOrganizationId: r.granted_org, grantedOrganizationName: r.granted_org_name } : null,
     details: toDetails(r),
   };
 }
@@ -176,7 +187,9 @@ function toGrant(r: Row): z.infer<typeof grantSchema> {
 export const grantRoutes =
   ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    const readPage = grants.reader(db, cursorKeys(config.cursorKeys, app.log));
+    const keys = cursorKeys(config.cursorKeys, app.log);
+    const readPage = grants.reader(db, keys);
+    const search = searchReader(grants, db, keys, SORTING_COLUMNS);
     app.get<{ Params: { grantId: string } }>(
       "/grants/:grantId",
       {
@@ -252,12 +265,9 @@ export const grantRoutes =
         },
       },
       async (req) => {
-        const b = req.body;
-        const where = (tenant: Tenant) => addSearchQueries(tenantWhere(tenant, "g"), b.queries);
-        const q = searchPageRequest(b, SORTING_COLUMNS);
-        const count = () => countMatching(db, req.tenant, FROM, where(req.tenant));
-        const [{ rows, nextCursor }, total] = await Promise.all([readPage<Row>(req.tenant, q, where(req.tenant)), b.withTotal ? count() : undefined]);
-        return { result: rows.map(toGrant), nextCursor, ...(total === undefined ? {} : { details: { totalResult: total } }) };
+        const { tenant, body: b } = req;
+        const { rows, ...page } = await search<Row>(tenant, b, () => addSearchQueries(tenantWhere(tenant, "g"), b.queries));
+        return { ...page, result: rows.map(toGrant) };
       },
     );
   };

@@ -88,7 +88,7 @@ interface Grant {
     organizationId: string | null;
   };
   project: { id: string; name: string | null; organizationId: string | null };
-  projectGrant: { id: string; grantedOrganizationId: string | null } | null;
+  projectGrant: { id: string; grantedOrganizationId: string | null; grantedOrganizationName: string | null } | null;
   details: { sequence: number; creationDate: string; changeDate: string; resourceOwner: string };
 }
 type Page = { result: Grant[]; nextCursor: string | null };
@@ -139,9 +139,10 @@ describe("grants end to end", () => {
         email: `u3-${instA}@example.com`,
         avatarKey: "avatars/u3",
         organizationId: "org-1",
+        organizationName: "Org One",
       },
       project: { id: `${instA}-p1`, name: "Portal", organizationId: "org-1" },
-      projectGrant: { id: `${instA}-pg1`, grantedOrganizationId: "org-2" },
+      projectGrant: { id: `${instA}-pg1`, grantedOrganizationId: "org-2", grantedOrganizationName: "Org Two" },
       details: { sequence: 1, creationDate: "2026-03-01T09:57:01.000Z", changeDate: "2026-03-01T09:57:01.000Z", resourceOwner: "org-2" },
     });
     expect(((await (await t.get(`/v1/grants/${instA}-g1`, instA)).json()) as { organizationPrimaryDomain: string }).organizationPrimaryDomain).toBe(

@@ -3,7 +3,6 @@
 import { idSchema } from "@idp/events";
 import {
   boundedJsonDepth,
-  countMatching,
   cursorKeys,
   type DetailsRow,
   detailsSchema,
@@ -19,9 +18,8 @@ import {
   pageSchema,
   preferredLoginNameSql,
   type RouteDeps,
-  searchPageRequest,
   searchPageSchema,
-  type Tenant,
+  searchReader,
   tenantRows,
   tenantWhere,
   toDetails,
@@ -182,7 +180,9 @@ function toSession(r: Row): z.infer<typeof sessionSchema> {
 export const sessionRoutes =
   ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    const readPage = sessions.reader(db, cursorKeys(config.cursorKeys, app.log));
+    const keys = cursorKeys(config.cursorKeys, app.log);
+    const readPage = sessions.reader(db, keys);
+    const search = searchReader(sessions, db, keys, SORTING_COLUMNS);
     app.get<{ Params: { sessionId: string } }>(
       "/sessions/:sessionId",
       {
@@ -251,12 +251,9 @@ export const sessionRoutes =
         },
       },
       async (req) => {
-        const b = req.body;
-        const where = (tenant: Tenant) => addSearchQueries(tenantWhere(tenant, "s", orgScope), b.queries, tenant);
-        const q = searchPageRequest(b, SORTING_COLUMNS);
-        const count = () => countMatching(db, req.tenant, FROM, where(req.tenant));
-        const [{ rows, nextCursor }, total] = await Promise.all([readPage<Row>(req.tenant, q, where(req.tenant)), b.withTotal ? count() : undefined]);
-        return { result: rows.map(toSession), nextCursor, ...(total === undefined ? {} : { details: { totalResult: total } }) };
+        const { tenant, body: b } = req;
+        const { rows, ...page } = await search<Row>(tenant, b, () => addSearchQueries(tenantWhere(tenant, "s", orgScope), b.queries, tenant));
+        return { ...page, result: rows.map(toSession) };
       },
     );
   };

@@ -3,7 +3,6 @@
 import { idSchema } from "@idp/events";
 import {
   boundedJsonDepth,
-  countMatching,
   cursorKeys,
   type DetailsRow,
   detailsSchema,
@@ -17,9 +16,8 @@ import {
   notFound,
   pageSchema,
   type RouteDeps,
-  searchPageRequest,
   searchPageSchema,
-  type Tenant,
+  searchReader,
   tenantRows,
   tenantWhere,
   textMatch,
@@ -29,7 +27,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { filterByMetadata, metadataQuery, metadataRoutes } from "./metadata-routes.ts";
 import { UserState, UserType } from "./projection.ts";
-import { addSearchQueries, emailsCondition, loginNameCondition, SORTING_COLUMNS, searchBody, textFilter } from "./search-queries.ts";
+import { addSearchQueries, emailsCondition, loginNameCondition, SORTING_COLUMNS, searchBody, textFilter, verifiedCondition } from "./search-queries.ts";
 
 /** `?emails=a,b`: 1 to 100 e-mail addresses. */
 const emailList = z
@@ -196,7 +194,9 @@ function toUser(r: Row): z.infer<typeof userSchema> {
 export const userRoutes =
   ({ db, config }: RouteDeps): FastifyPluginAsync =>
   async (app) => {
-    const readPage = users.reader(db, cursorKeys(config.cursorKeys, app.log));
+    const keys = cursorKeys(config.cursorKeys, app.log);
+    const readPage = users.reader(db, keys);
+    const search = searchReader(users, db, keys, SORTING_COLUMNS);
     await app.register(metadataRoutes({ db, config }));
     app.get<{ Params: { userId: string } }>(
       "/users/:userId",
@@ -241,8 +241,9 @@ export const userRoutes =
         w.text("u.last_name", q.lastName, q.lastNameMethod);
         w.text("u.nick_name", q.nickName, q.nickNameMethod);
         w.text("u.phone", q.phone, q.phoneMethod);
-        if (q.isEmailVerified !== undefined) w.add(() => `u.is_email_verified IS ${q.isEmailVerified ? "" : "NOT "}TRUE`);
-        if (q.isPhoneVerified !== undefined) w.add(() => `u.is_phone_verified IS ${q.isPhoneVerified ? "" : "NOT "}TRUE`);
+        const { isEmailVerified, isPhoneVerified } = q;
+        if (isEmailVerified !== undefined) w.add(() => verifiedCondition("u.is_email_verified", isEmailVerified));
+        if (isPhoneVerified !== undefined) w.add(() => verifiedCondition("u.is_phone_verified", isPhoneVerified));
         if (q.emails) w.add((p) => emailsCondition(p, q.emails ?? []));
         if (q.state) w.eq("u.state", UserState[q.state]);
         if (q.type) w.eq("u.type", UserType[q.type]);
@@ -273,12 +274,9 @@ export const userRoutes =
         },
       },
       async (req) => {
-        const b = req.body;
-        const where = (tenant: Tenant) => addSearchQueries(tenantWhere(tenant, "u"), b.queries);
-        const q = searchPageRequest(b, SORTING_COLUMNS);
-        const count = () => countMatching(db, req.tenant, "users u", where(req.tenant));
-        const [{ rows, nextCursor }, total] = await Promise.all([readPage<Row>(req.tenant, q, where(req.tenant)), b.withTotal ? count() : undefined]);
-        return { result: rows.map(toUser), nextCursor, ...(total === undefined ? {} : { details: { totalResult: total } }) };
+        const { tenant, body: b } = req;
+        const { rows, ...page } = await search<Row>(tenant, b, () => addSearchQueries(tenantWhere(tenant, "u"), b.queries));
+        return { ...page, result: rows.map(toUser) };
       },
     );
   };

@@ -33,6 +33,9 @@ export function loginNameCondition(p: Param, name: string, m: TextMatch, preferr
   return `lower(u.username) IN (lower(${p(name)}), lower(${p(at > 0 ? name.slice(0, at) : name)})) AND ${match}`;
 }
 
+/** Users whose e-mail (or phone) is, or is not, verified: a user without one is not verified. */
+export const verifiedCondition = (column: "u.is_email_verified" | "u.is_phone_verified", verified: boolean) => `${column} IS ${verified ? "" : "NOT "}TRUE`;
+
 /** Users whose e-mail is one of these, ignoring case (uses the e-mail index). */
 export const emailsCondition = (p: Param, emails: readonly string[]) => `lower(u.email) = ANY(SELECT lower(e) FROM unnest(${p(emails)}::text[]) e)`;
 
@@ -52,6 +55,10 @@ const leaves = {
   emailQuery: z.strictObject({ emailAddress: textFilter, method }),
   phoneQuery: z.strictObject({ number: textFilter, method }),
   loginNameQuery: z.strictObject({ loginName: textFilter, method }),
+  // Beyond ZITADEL's body (its GET-style filters here): verified e-mail / phone, the preferred login name.
+  emailVerifiedQuery: z.strictObject({ isVerified: z.boolean() }),
+  phoneVerifiedQuery: z.strictObject({ isVerified: z.boolean() }),
+  preferredLoginNameQuery: z.strictObject({ preferredLoginName: textFilter, method }),
   stateQuery: z.strictObject({ state: zitadelEnum(UserState, "USER_STATE_") }),
   typeQuery: z.strictObject({ type: zitadelEnum(UserType, "TYPE_") }),
   organizationIdQuery: z.strictObject({ organizationId: idSchema }),
@@ -70,6 +77,9 @@ const leafSql: LeafSql<typeof leaves> = {
   emailQuery: (p, v) => textCondition(p, "u.email", v.emailAddress, v.method),
   phoneQuery: (p, v) => textCondition(p, "u.phone", v.number, v.method),
   loginNameQuery: (p, v) => loginNameCondition(p, v.loginName, v.method),
+  emailVerifiedQuery: (_p, v) => verifiedCondition("u.is_email_verified", v.isVerified),
+  phoneVerifiedQuery: (_p, v) => verifiedCondition("u.is_phone_verified", v.isVerified),
+  preferredLoginNameQuery: (p, v) => loginNameCondition(p, v.preferredLoginName, v.method, true),
   stateQuery: (p, v) => `u.state = ${p(v.state)}`,
   typeQuery: (p, v) => `u.type = ${p(v.type)}`,
   organizationIdQuery: (p, v) => `u.resource_owner = ${p(v.organizationId)}`,

@@ -207,6 +207,22 @@ describe("POST /v1/users/_search: and / or / not", () => {
     expect(await found([{ notQuery: { query: { notQuery: { query: { nickNameQuery: { nickName: "enigma" } } } } } }])).toEqual(["u-alan"]);
   });
 
+  it("verified e-mail / phone and the preferred login name, as in the GET list", async () => {
+    const emailVerified = (isVerified: boolean) => ({ emailVerifiedQuery: { isVerified } });
+    expect(await found([emailVerified(true)])).toEqual(["u-ada"]);
+    expect(await found([emailVerified(false)])).toEqual(["u-alan", "u-bot", "u-grace", "u-linus"]);
+    expect(await found([{ phoneVerifiedQuery: { isVerified: false } }, { notQuery: { query: machine } }])).toEqual(["u-alan", "u-grace", "u-linus"]);
+    const preferred = (preferredLoginName: string, method?: string) => ({ preferredLoginNameQuery: { preferredLoginName, ...(method ? { method } : {}) } });
+    expect(await found([preferred("ada@acme.com")])).toEqual(["u-ada"]);
+    // ZITADEL's default method is case-sensitive; a login name that is not the preferred one never matches.
+    expect(await found([preferred("ADA@acme.com")])).toEqual([]);
+    expect(await found([preferred("ADA@acme.com", "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE")])).toEqual(["u-ada"]);
+    expect(await found([preferred("ada@acme.org")])).toEqual([]);
+    // Every acme user's preferred login name is on the org's primary domain (its policy requires one).
+    expect(await found([{ orQuery: { queries: [preferred("grace"), preferred("@acme.com", "endsWith")] } }])).toEqual(ALL);
+    expect((await search({ queries: [{ emailVerifiedQuery: { isVerified: "yes" } }] })).status).toBe(400);
+  });
+
   it("pages through an OR / NOT search with keyset cursors, and totals on request", async () => {
     const body = {
       queries: [{ orQuery: { queries: [{ notQuery: { query: acme } }, { notQuery: { query: machine } }] } }],

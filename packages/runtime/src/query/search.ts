@@ -5,7 +5,8 @@ import type pg from "pg";
 import { z } from "zod";
 import type { Tenant } from "../http/auth.ts";
 import { badRequest } from "../http/errors.ts";
-import { pageSchema } from "./keyset.ts";
+import type { CursorKeys } from "./cursor.ts";
+import { type Keyset, pageSchema } from "./keyset.ts";
 import { tenantRows } from "./tenant-read.ts";
 import type { Param, SqlWhere } from "./where.ts";
 
@@ -128,17 +129,33 @@ export const searchPageSchema = <T extends z.ZodType>(item: T, noun: string) =>
       .describe("with withTotal only"),
   });
 
+/** A search body as searchBodySchema outputs it. */
+type SearchBody = { queries: QueryNode[]; sortingColumn: string; asc: boolean; limit: number; cursor?: string | undefined; withTotal: boolean };
+
 /** The keyset request of a search body; the cursor binds the query tree like a GET list's filters (zod's output order is canonical). */
-export function searchPageRequest<S extends string>(
-  b: { sortingColumn: string; asc: boolean; limit: number; cursor?: string | undefined; queries: unknown },
-  sortingColumns: Readonly<Record<string, S>>,
-) {
+function searchPageRequest<S extends string>(b: SearchBody, sortingColumns: Readonly<Record<string, S>>) {
   const sort = (b.sortingColumn in sortingColumns ? sortingColumns[b.sortingColumn] : b.sortingColumn) as S;
   return { sort, order: b.asc ? ("asc" as const) : ("desc" as const), limit: b.limit, cursor: b.cursor, queries: JSON.stringify(b.queries) };
 }
 
+/**
+ * Reads the pages of a list's search endpoint: the body's sort (ZITADEL's sorting column or the list's
+ * own name), order, limit and cursor; the conditions `where` builds (tenant scope and the body's queries,
+ * built once for the page and once for the count); with withTotal, the count of every match.
+ */
+export function searchReader<S extends string>(list: Keyset<S>, db: pg.Pool, cursorKeys: CursorKeys, sortingColumns: Readonly<Record<string, S>>) {
+  const readPage = list.reader(db, cursorKeys);
+  return async <Row extends object>(tenant: Tenant, b: SearchBody, where: () => SqlWhere) => {
+    const [page, total] = await Promise.all([
+      readPage<Row>(tenant, searchPageRequest(b, sortingColumns), where()),
+      b.withTotal ? countMatching(db, tenant, list.spec.from, where()) : undefined,
+    ]);
+    return { ...page, ...(total === undefined ? {} : { details: { totalResult: total } }) };
+  };
+}
+
 /** Rows of `from` (the list's FROM clause) matching a search's conditions, for details.totalResult. */
-export async function countMatching(db: pg.Pool, tenant: Tenant, from: string, w: SqlWhere): Promise<number> {
+async function countMatching(db: pg.Pool, tenant: Tenant, from: string, w: SqlWhere): Promise<number> {
   const [row] = await tenantRows<{ n: string }>(db, tenant, { text: `SELECT count(*)::text AS n FROM ${from}${w.sql()}`, values: w.values });
   return Number(row?.n ?? 0);
 }
