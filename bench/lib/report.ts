@@ -134,7 +134,7 @@ export function markdownTable(r: Record<string, unknown>, n: number): string {
     rows.push([
       `5. projector in-process, ${a.adapter === "platformatic" ? "@platformatic/kafka" : "kafkajs"} adapter`,
       `${N} events`,
-      `**${fmt(a.eventsPerSecond)} events/s** (${fmt(a.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(a.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL ${fmt(a.cpu.pgMsPer1kEvents, 1)} ms; RSS of the bench process ${a.rss.minMiB}–${a.rss.maxMiB} MiB)`,
+      `**${fmt(a.eventsPerSecond)} events/s** (${fmt(a.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(a.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL ${fmt(a.cpu.pgMsPer1kEvents, 1)} ms${a.cpu.brokerMsPer1kEvents === undefined ? "" : ` + broker ${fmt(a.cpu.brokerMsPer1kEvents, 1)} ms`}; RSS of the bench process ${a.rss.minMiB}–${a.rss.maxMiB} MiB)`,
       a.sameRows === undefined ? "" : `same rows as step 3: ${a.sameRows ? "yes" : "NO"}`,
     ]);
   }
