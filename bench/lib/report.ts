@@ -36,6 +36,7 @@ const cpuText = (r: LoadResult) =>
     ? `; CPU per request: API ${fmt(r.cpuPerRequestMs.api, 2)} ms + PostgreSQL ${fmt(r.cpuPerRequestMs.postgres, 2)} ms + load generator ${fmt(r.cpuPerRequestMs.loadGenerator, 2)} ms`
     : "";
 const verdict = (ok: boolean) => (ok ? "✅ met" : "❌ missed");
+const plusBroker = (ms: number | undefined) => (ms === undefined ? "" : ` + broker ${fmt(ms, 1)} ms`);
 
 export function markdownTable(r: Record<string, unknown>, n: number): string {
   const p = r.projector as ChildRun | undefined;
@@ -63,7 +64,7 @@ export function markdownTable(r: Record<string, unknown>, n: number): string {
       rows.push([
         "1. projector CPU per 1,000 events",
         "",
-        `Node.js ${fmt(p.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL backends ${fmt(p.cpu.pgMsPer1kEvents, 1)} ms${broker === undefined ? " (broker not measured: no local pid file)" : ` + broker ${fmt(broker, 1)} ms`}`,
+        `Node.js ${fmt(p.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL backends ${fmt(p.cpu.pgMsPer1kEvents, 1)} ms${broker === undefined ? " (broker not measured: no local pid file)" : plusBroker(broker)}`,
         `≤ 25 µs per event in all: ${fmt(total, 1)} µs ${verdict(total <= 25 && broker !== undefined)}`,
       ]);
     }
@@ -99,11 +100,10 @@ export function markdownTable(r: Record<string, unknown>, n: number): string {
   }
   if (floor && c) {
     const fd = floor.fetchAndDecode;
-    const brokerText = fd.cpu.brokerMsPer1kEvents === undefined ? "" : ` + broker ${fmt(fd.cpu.brokerMsPer1kEvents, 1)} ms`;
     rows.push([
       "2. stream floor: fetch and decode every record as the applier does (kafkajs, no fold) + the ceiling's final-row write",
       `${N} events`,
-      `fetch + decode ${fmt(fd.eventsPerSecond)} events/s (${fmt(fd.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(fd.cpu.nodeMsPer1kEvents, 1)} ms${brokerText}) + write ${fmt(c.seconds, 2)} s ≙ **${fmt(floor.eventsPerSecond)} events/s**`,
+      `fetch + decode ${fmt(fd.eventsPerSecond)} events/s (${fmt(fd.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(fd.cpu.nodeMsPer1kEvents, 1)} ms${plusBroker(fd.cpu.brokerMsPer1kEvents)}) + write ${fmt(c.seconds, 2)} s ≙ **${fmt(floor.eventsPerSecond)} events/s**`,
       p ? `projector ≥ 70 %: ${pct(p.eventsPerSecond, floor.eventsPerSecond)} ${verdict(p.eventsPerSecond >= 0.7 * floor.eventsPerSecond)}` : "",
     ]);
   }
@@ -134,7 +134,7 @@ export function markdownTable(r: Record<string, unknown>, n: number): string {
     rows.push([
       `5. projector in-process, ${a.adapter === "platformatic" ? "@platformatic/kafka" : "kafkajs"} adapter`,
       `${N} events`,
-      `**${fmt(a.eventsPerSecond)} events/s** (${fmt(a.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(a.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL ${fmt(a.cpu.pgMsPer1kEvents, 1)} ms${a.cpu.brokerMsPer1kEvents === undefined ? "" : ` + broker ${fmt(a.cpu.brokerMsPer1kEvents, 1)} ms`}; RSS of the bench process ${a.rss.minMiB}–${a.rss.maxMiB} MiB)`,
+      `**${fmt(a.eventsPerSecond)} events/s** (${fmt(a.seconds, 1)} s; CPU per 1,000 events: Node.js ${fmt(a.cpu.nodeMsPer1kEvents, 1)} ms + PostgreSQL ${fmt(a.cpu.pgMsPer1kEvents, 1)} ms${plusBroker(a.cpu.brokerMsPer1kEvents)}; RSS of the bench process ${a.rss.minMiB}–${a.rss.maxMiB} MiB)`,
       a.sameRows === undefined ? "" : `same rows as step 3: ${a.sameRows ? "yes" : "NO"}`,
     ]);
   }

@@ -6,7 +6,7 @@
 import { catalog } from "@idp/events";
 import { createLogger, KafkaJsConsumer, type PartitionOffsets } from "@idp/runtime";
 import { decodeRecord } from "@idp/runtime/src/record-contract.ts";
-import { cfg, now, stamp } from "./common.ts";
+import { cfg, cpuPer1k, now, stamp } from "./common.ts";
 import { brokerPid, cpuMs } from "./cpu.ts";
 
 export interface FetchDecodeResult {
@@ -62,16 +62,13 @@ export async function fetchAndDecode(topic: string, ends: PartitionOffsets[]): P
     const brokerEnd = broker === undefined ? undefined : cpuMs(broker);
     if (failed > 0) throw new Error(`stream floor: ${failed} records did not decode`);
     const seconds = (doneAt - (start?.at ?? doneAt)) / 1000;
-    const k = decoded / 1000;
-    return {
-      events: decoded,
-      seconds,
-      eventsPerSecond: Math.round(decoded / seconds),
-      cpu: {
-        nodeMsPer1kEvents: Math.round(((cpu.user + cpu.system) / 1000 / k) * 10) / 10,
-        brokerMsPer1kEvents: brokerEnd === undefined || start?.brokerMs === undefined ? undefined : Math.round(((brokerEnd - start.brokerMs) / k) * 10) / 10,
-      },
-    };
+    const { nodeMsPer1kEvents, brokerMsPer1kEvents } = cpuPer1k({
+      total: decoded,
+      firstConsumed: 0,
+      nodeCpuMs: (cpu.user + cpu.system) / 1000,
+      brokerCpuMs: brokerEnd === undefined || start?.brokerMs === undefined ? undefined : brokerEnd - start.brokerMs,
+    });
+    return { events: decoded, seconds, eventsPerSecond: Math.round(decoded / seconds), cpu: { nodeMsPer1kEvents, brokerMsPer1kEvents } };
   } finally {
     await consumer.stop();
   }
