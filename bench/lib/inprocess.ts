@@ -7,6 +7,7 @@ import {
   createPool,
   KafkaJsAdmin,
   KafkaJsConsumer,
+  loadConfig,
   migrate,
   type PartitionOffsets,
   Projector,
@@ -58,6 +59,8 @@ export async function inProcessProjector(adapter: Adapter, topic: string, ends: 
     topics: [topic],
     logger,
     metrics: createMetrics({ projection: usersService.projection.name }),
+    // As the service would run it (WRITE_BEHIND_* from the environment, else the defaults).
+    writeBehind: loadConfig("users", 0, { ...process.env, AUTH_MODE: "dev" }).writeBehind,
   });
   const probe = new ProgressProbe(schema, topic, ends, { pid: process.pid, backendApp: `bench:${adapter}` });
   await probe.open();

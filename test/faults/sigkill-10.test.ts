@@ -1,7 +1,9 @@
 // Fault: the users projector process is SIGKILLed 10 times during one stream, each time at a random small
 // delay after it was seen applying (inside a batch transaction or between two), and restarted with the
 // same consumer group. The final read model equals the independent reference and every event was applied
-// exactly once (applied_events is written in the same transaction as the rows and the offsets).
+// exactly once (applied_events is written in the same transaction as the rows and the offsets). Every
+// batch goes through the write-behind window (WRITE_BEHIND_MIN_LAG=0), so kills also land between folding
+// and flushing.
 
 import type { Position } from "@idp/events";
 import { EventPublisher } from "@idp/producer";
@@ -32,7 +34,7 @@ afterAll(async () => {
 
 it(`survives ${KILLS} SIGKILLs at random points of one stream: nothing lost, nothing applied twice`, async () => {
   const topic = await createTopic("fault_sigkill", 4);
-  const env = serviceEnv(topic, schema, { PARTITIONS_CONCURRENCY: "2" });
+  const env = serviceEnv(topic, schema, { PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0" });
   const history = generateHistory({ seed: 1010, instances: 8, orgsPerInstance: 3, usersPerOrg: 45, eventsPerUser: 8, orgRemovalRate: 0.1, prefix: "sk10-" });
   const expected = relevantCount(history);
   const chunks = chunksOf(history, KILLS + 2);

@@ -1,7 +1,10 @@
 // One Kafka batch → one PostgreSQL transaction: read-model rows, aggregate sequences, parked events and
 // the partition's next offset commit together, so a crash at any instant loses nothing and applies
 // nothing twice. The offsets row is locked (FOR UPDATE): two members briefly owning the same partition
-// during a rebalance serialise here, and the second sees the advanced offset and skips.
+// during a rebalance serialise here, and the second sees the advanced offset and skips. While a partition
+// catches up, its batches are folded into a write-behind window instead (write-behind.ts) and written
+// many batches per transaction; anything unusual (a record to park, a set-based reaction, a failure)
+// flushes the window first and takes the one-batch transaction.
 import { type EventCatalog, type EventEnvelope, HEADER } from "@idp/events";
 import type pg from "pg";
 import type { Logger } from "pino";
@@ -13,10 +16,11 @@ import type { AdminPort, BatchOutcome, ConsumedRecord, RecordBatch, TopicPartiti
 import type { ProjectedEvent, Projection } from "./projection.ts";
 import { decodeRecord, UndecodableRecordError } from "./record-contract.ts";
 import { advance, judge, type SequenceState } from "./sequence-rule.ts";
-import { recordBatchFacts } from "./store/instance-partitions.ts";
-import { advanceOffset, storedOffset } from "./store/offsets.ts";
+import { batchFacts, saveBatchFacts } from "./store/instance-partitions.ts";
+import { advanceOffset, storedOffset, storedPosition } from "./store/offsets.ts";
 import { park } from "./store/parked.ts";
 import { type AggregateRef, aggregateRefKey, loadAggregateStates, type ParkedHead, saveSequences } from "./store/sequences.ts";
+import { type WriteBehindOptions, WriteBehindWindow } from "./write-behind.ts";
 
 export interface ApplierOptions {
   pool: pg.Pool;
@@ -28,6 +32,12 @@ export interface ApplierOptions {
   maxAttempts: number;
   /** Only records passing this are applied (a single-instance rebuild reads one tenant's events). */
   recordFilter?: (r: ConsumedRecord) => boolean;
+  /** Fold batches of a partition that is catching up into a window written many batches at a time (maxRows 0: off). */
+  writeBehind?: WriteBehindOptions;
+  /** After every commit that moved a partition (read-your-writes). */
+  onCommitted?: (tp: TopicPartition, nextOffset: string) => void;
+  /** A flush failed: the consumer must read these partitions again from their stored offsets. */
+  rewind?: (tp: TopicPartition, offset: string) => void;
 }
 
 export interface BatchStats {
@@ -43,6 +53,14 @@ export interface BatchStats {
 }
 
 export type ApplyResult = BatchOutcome & { stats?: BatchStats };
+
+const newStats = (): BatchStats => ({ applied: 0, ignored: 0, duplicates: 0, parked: 0, outOfOrder: 0, statements: 0 });
+
+/** Records left behind the partition's end after this batch. */
+const lagAfter = (batch: RecordBatch): bigint => {
+  const last = batch.records.at(-1);
+  return last ? BigInt(batch.highWatermark) - BigInt(last.offset) - 1n : 0n;
+};
 
 interface Pending {
   record: ConsumedRecord;
@@ -67,6 +85,10 @@ export class BatchApplier {
   /** Partitions whose last attempt failed in SQL without a culprit: retry one savepoint per event. */
   private readonly isolate = new Set<string>();
   private readonly handled: Set<string>;
+  private readonly window: WriteBehindWindow | undefined;
+  /** Batches and flushes that use the window run one at a time, in call order. */
+  private windowQueue: Promise<unknown> = Promise.resolve();
+  private readonly flushTimer: NodeJS.Timeout | undefined;
 
   private readonly opts: ApplierOptions;
 
@@ -74,6 +96,29 @@ export class BatchApplier {
     this.opts = opts;
     this.handled = new Set(opts.projection.eventTypes());
     this.attempts = new AttemptCounter(opts.maxAttempts);
+    const wb = opts.writeBehind;
+    if (wb && wb.maxRows > 0) {
+      this.window = new WriteBehindWindow(wb);
+      // A window whose partitions got no further batch (the fetch came back empty) is flushed by age.
+      this.flushTimer = setInterval(
+        () => {
+          if (this.window?.due(BigInt(Number.MAX_SAFE_INTEGER))) this.flush().catch((err) => opts.logger.warn({ err }, "write-behind flush failed"));
+        },
+        Math.max(10, Math.floor(wb.maxDelayMs / 4)),
+      );
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Writes what the window holds (a no-op without write-behind). Failures rewind its partitions, then throw. */
+  flush(): Promise<void> {
+    return this.inWindowOrder(() => this.flushWindow());
+  }
+
+  /** Flushes and stops the flush timer (the projector stopped). */
+  async close(): Promise<void> {
+    clearInterval(this.flushTimer);
+    await this.flush();
   }
 
   /** Where each assigned partition starts: the stored offset, or the earliest retained offset if new. */
@@ -84,15 +129,15 @@ export class BatchApplier {
   }
 
   private storedOffset(db: Queryable, tp: TopicPartition, lock = false): Promise<bigint> {
-    const earliest = async () => (await this.opts.admin.partitionOffsets(tp.topic)).find((p) => p.partition === tp.partition)?.low ?? "0";
-    return storedOffset(db, this.opts.projection.name, tp, earliest, lock);
+    return storedOffset(db, this.opts.projection.name, tp, () => this.earliest(tp), lock);
   }
 
   async apply(batch: RecordBatch): Promise<ApplyResult> {
     const tpKey = `${batch.topic}/${batch.partition}`;
+    const w = this.window;
     try {
-      const result = await withTransaction(this.opts.pool, (db) => this.applyInTransaction(db, batch, tpKey));
-      this.isolate.delete(tpKey);
+      const behind = w !== undefined && !this.isolate.has(tpKey) && (!w.isEmpty() || lagAfter(batch) >= BigInt(w.options.minLag));
+      const result = behind ? await this.inWindowOrder(() => this.applyBehind(batch, tpKey)) : await this.applyNow(batch, tpKey);
       if (result.kind === "done") this.attempts.forget(batch.records);
       return result;
     } catch (err) {
@@ -107,54 +152,127 @@ export class BatchApplier {
     }
   }
 
-  private async applyInTransaction(db: pg.PoolClient, batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
-    const { projection, catalog } = this.opts;
-    const stats: BatchStats = { applied: 0, ignored: 0, duplicates: 0, parked: 0, outOfOrder: 0, statements: 0 };
-    const next = await this.storedOffset(db, batch, true);
-    // Offsets ascend within a batch: usually the first record is already at or past the stored offset.
-    const from = batch.records.findIndex((r) => BigInt(r.offset) >= next);
-    const records = from === -1 ? [] : from === 0 ? batch.records : batch.records.slice(from);
-    const last = batch.records.at(-1);
-    if (records.length === 0 || !last) return { kind: "done", nextOffset: next.toString(), stats };
-    const first = BigInt((records[0] as ConsumedRecord).offset);
-    if (first > next && BigInt(batch.fetchedOffset) !== next) {
-      // Records past our stored position, fetched from elsewhere (the group offset is ahead, a batch
-      // prefetched before a seek, a rebuild switch): go back. Fetched from our position yet starting
-      // later means those offsets hold no records (e.g. transaction markers): nothing is skipped.
-      return { kind: "seek", offset: next.toString() };
-    }
+  private async applyNow(batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
+    const result = await withTransaction(this.opts.pool, (db) => this.applyInTransaction(db, batch, tpKey));
+    this.isolate.delete(tpKey);
+    if (result.kind === "done") this.opts.onCommitted?.(batch, result.nextOffset);
+    return result;
+  }
 
-    // 1. Decode what this projection reads; everything else is skipped by header, undecoded. A record
-    // that breaks the contract or does not decode parks on first sight: its bytes never change.
-    const decoded: Pending[] = [];
-    const aggregates = new Map<string, AggregateRef>();
-    for (const record of records) {
-      const type = record.headers[HEADER.eventType];
-      if (this.opts.recordFilter && !this.opts.recordFilter(record)) {
-        stats.ignored++;
-        continue;
-      }
-      // A type this projection does not read is skipped (the contract); one that is not even text is parked.
-      if (type !== undefined && !this.handled.has(type) && !type.includes("\u0000") && !type.includes("\ufffd")) {
-        stats.ignored++;
-        continue;
-      }
-      try {
-        const { envelope, payload } = decodeRecord(catalog, record);
-        const aggregate = aggregateRefKey(envelope);
-        aggregates.set(aggregate, envelope);
-        decoded.push({
-          record,
-          aggregate,
-          event: { ...envelope, payload, position: { topic: record.topic, partition: record.partition, offset: record.offset } },
-        });
-      } catch (err) {
-        if (!(err instanceof UndecodableRecordError)) throw err;
-        const { envelope } = err;
-        if (envelope) aggregates.set(aggregateRefKey(envelope), envelope);
-        decoded.push({ record, error: err.message, ...(envelope ? { envelope, aggregate: aggregateRefKey(envelope) } : {}) });
-      }
+  private inWindowOrder<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.windowQueue.then(fn, fn);
+    this.windowQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** Folds the batch into the window, flushing when due; a batch the window cannot take flushes it and applies alone. */
+  private async applyBehind(batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
+    const w = this.window as WriteBehindWindow;
+    let folded: ApplyResult | undefined;
+    try {
+      folded = await this.fold(w, batch, tpKey);
+    } catch (err) {
+      // A reducer or a row load failed halfway: the window may hold part of this batch.
+      this.discardWindow();
+      throw err;
     }
+    if (!folded) {
+      await this.flushWindow(); // earlier records first: stream order
+      return this.applyNow(batch, tpKey);
+    }
+    if (w.due(lagAfter(batch))) await this.flushWindow();
+    return folded;
+  }
+
+  /** Undefined when the batch needs the one-batch path (parking, a set-based reaction); the window is then unchanged. */
+  private async fold(w: WriteBehindWindow, batch: RecordBatch, tpKey: string): Promise<ApplyResult | undefined> {
+    const { pool, projection } = this.opts;
+    const entered = w.partitions.get(tpKey);
+    const stored = entered?.stored ?? (await storedPosition(pool, projection.name, batch, () => this.earliest(batch)));
+    const next = entered ? BigInt(entered.to) : stored.next;
+    const stats = newStats();
+    const picked = pickRecords(batch, next, stats);
+    if (!("records" in picked)) return picked;
+    const { records } = picked;
+    const { decoded, aggregates } = this.decode(records, stats);
+    if (decoded.some((p) => !p.event)) return undefined;
+
+    const unknown = new Map([...aggregates].filter(([k]) => !w.sequences.has(k)));
+    const { sequences, parkedAggregates } = await loadAggregateStates(pool, projection.name, unknown);
+    if (parkedAggregates.size > 0) return undefined;
+    for (const [k, ref] of unknown) w.sequences.set(k, { ref, state: sequences.get(k), dirty: false });
+
+    const advanced = new Map<string, SequenceState>();
+    const toApply: ProjectedEvent[] = [];
+    for (const { record, event, aggregate } of decoded) {
+      const agg = aggregate as string;
+      const current = advanced.get(agg) ?? w.sequences.get(agg)?.state;
+      const verdict = judge(current, event as ProjectedEvent);
+      if (verdict.kind === "duplicate") {
+        stats.duplicates++;
+        continue;
+      }
+      if (verdict.kind === "violation" || this.attempts.exhausted(record)) return undefined;
+      advanced.set(agg, advance(current, event as ProjectedEvent));
+      toApply.push(event as ProjectedEvent);
+    }
+    if (!(await w.rows.foldEvents(pool, projection, toApply, stats))) return undefined;
+
+    for (const [k, state] of advanced) {
+      const s = w.sequences.get(k);
+      if (s) Object.assign(s, { state, dirty: true });
+    }
+    const nextOffset = (BigInt((batch.records.at(-1) as ConsumedRecord).offset) + 1n).toString();
+    w.folded(tpKey, { tp: { topic: batch.topic, partition: batch.partition }, stored }, nextOffset, toApply.length, batchFacts(records));
+    stats.applied = toApply.length;
+    return { kind: "done", nextOffset, stats };
+  }
+
+  private async flushWindow(): Promise<void> {
+    const w = this.window;
+    if (!w || w.isEmpty()) {
+      w?.clear();
+      return;
+    }
+    const parts = [...w.partitions.values()];
+    try {
+      await withTransaction(this.opts.pool, (db) => w.write(db, this.opts.projection.name, (tp) => this.earliest(tp)));
+    } catch (err) {
+      this.rewind(parts);
+      // A write that fails for the data itself: those partitions find the culprit batch by batch, event by event.
+      if (classifyError(err) !== "transient") for (const p of parts) this.isolate.add(`${p.tp.topic}/${p.tp.partition}`);
+      throw err;
+    }
+    for (const p of parts) this.opts.onCommitted?.(p.tp, p.to);
+  }
+
+  /** Drops the window: its partitions are read again from their stored offsets, as after a crash. */
+  private discardWindow(): void {
+    const w = this.window;
+    if (!w) return;
+    const parts = [...w.partitions.values()];
+    w.clear();
+    this.rewind(parts);
+  }
+
+  private rewind(parts: { tp: TopicPartition; stored: { next: bigint } }[]): void {
+    for (const p of parts) {
+      this.opts.logger.warn({ topic: p.tp.topic, partition: p.tp.partition, offset: p.stored.next.toString() }, "write-behind window dropped: reading again");
+      this.opts.rewind?.(p.tp, p.stored.next.toString());
+    }
+  }
+
+  private earliest = async (tp: TopicPartition) => (await this.opts.admin.partitionOffsets(tp.topic)).find((p) => p.partition === tp.partition)?.low ?? "0";
+
+  private async applyInTransaction(db: pg.PoolClient, batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
+    const { projection } = this.opts;
+    const stats = newStats();
+    const next = await this.storedOffset(db, batch, true);
+    const picked = pickRecords(batch, next, stats);
+    if (!("records" in picked)) return picked;
+    const { records } = picked;
+    const last = batch.records.at(-1) as ConsumedRecord;
+    const { decoded, aggregates } = this.decode(records, stats);
 
     // 2. Sequence rule (sequence-rule.ts) and parking, per aggregate, in stream order.
     const { sequences, parkedAggregates } = await loadAggregateStates(db, projection.name, aggregates);
@@ -227,8 +345,47 @@ export class BatchApplier {
     if (!(await advanceOffset(db, projection.name, batch, { from: next.toString(), to: nextOffset, applied: stats.applied }))) {
       throw new OffsetConflictError(`${batch.topic}/${batch.partition}: stored offset changed during the batch`);
     }
-    await recordBatchFacts(db, projection.name, records); // instances' partitions, fingerprint of the last record
+    await saveBatchFacts(db, projection.name, batchFacts(records)); // instances' partitions, the partition's anchor
     return { kind: "done", nextOffset, stats };
+  }
+
+  /**
+   * Decodes what this projection reads; everything else is skipped by header, undecoded. A record that
+   * breaks the contract or does not decode comes back without an event (it parks on first sight: its
+   * bytes never change).
+   */
+  private decode(records: readonly ConsumedRecord[], stats: BatchStats): { decoded: Pending[]; aggregates: Map<string, AggregateRef> } {
+    const { catalog } = this.opts;
+    const decoded: Pending[] = [];
+    const aggregates = new Map<string, AggregateRef>();
+    for (const record of records) {
+      const type = record.headers[HEADER.eventType];
+      if (this.opts.recordFilter && !this.opts.recordFilter(record)) {
+        stats.ignored++;
+        continue;
+      }
+      // A type this projection does not read is skipped (the contract); one that is not even text is parked.
+      if (type !== undefined && !this.handled.has(type) && !type.includes("\u0000") && !type.includes("\ufffd")) {
+        stats.ignored++;
+        continue;
+      }
+      try {
+        const { envelope, payload } = decodeRecord(catalog, record);
+        const aggregate = aggregateRefKey(envelope);
+        aggregates.set(aggregate, envelope);
+        decoded.push({
+          record,
+          aggregate,
+          event: { ...envelope, payload, position: { topic: record.topic, partition: record.partition, offset: record.offset } },
+        });
+      } catch (err) {
+        if (!(err instanceof UndecodableRecordError)) throw err;
+        const { envelope } = err;
+        if (envelope) aggregates.set(aggregateRefKey(envelope), envelope);
+        decoded.push({ record, error: err.message, ...(envelope ? { envelope, aggregate: aggregateRefKey(envelope) } : {}) });
+      }
+    }
+    return { decoded, aggregates };
   }
 
   private async applyIsolated(
@@ -284,4 +441,23 @@ export class BatchApplier {
     );
     return parked;
   }
+}
+
+/**
+ * The batch's records from the partition's next offset on, or what to do instead: nothing new (done), or
+ * go back to the next offset when the batch was fetched from elsewhere.
+ */
+function pickRecords(batch: RecordBatch, next: bigint, stats: BatchStats): { records: ConsumedRecord[] } | ApplyResult {
+  // Offsets ascend within a batch: usually the first record is already at or past the stored offset.
+  const from = batch.records.findIndex((r) => BigInt(r.offset) >= next);
+  const records = from === -1 ? [] : from === 0 ? batch.records : batch.records.slice(from);
+  if (records.length === 0) return { kind: "done", nextOffset: next.toString(), stats };
+  const first = BigInt((records[0] as ConsumedRecord).offset);
+  if (first > next && BigInt(batch.fetchedOffset) !== next) {
+    // Records past our stored position, fetched from elsewhere (the group offset is ahead, a batch
+    // prefetched before a seek, a rebuild switch): go back. Fetched from our position yet starting
+    // later means those offsets hold no records (e.g. transaction markers): nothing is skipped.
+    return { kind: "seek", offset: next.toString() };
+  }
+  return { records };
 }

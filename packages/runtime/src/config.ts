@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { AUTH_DEFAULTS, type AuthConfig } from "./http/auth.ts";
 import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from "./http/rate-limit.ts";
+import { WRITE_BEHIND_DEFAULTS, type WriteBehindOptions } from "./write-behind.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
@@ -59,6 +60,12 @@ const envSchema = z.object({
     .min(64 * 1024)
     .max(64 * 1024 * 1024)
     .default(2 * 1024 * 1024),
+  /** Write-behind (catching up): rows and aggregate states held in memory before a flush; 0 turns it off. */
+  WRITE_BEHIND_MAX_ROWS: z.coerce.number().int().min(0).max(10_000_000).default(WRITE_BEHIND_DEFAULTS.maxRows),
+  /** Longest a folded event waits for its flush. */
+  WRITE_BEHIND_MAX_DELAY_MS: z.coerce.number().int().min(10).max(60_000).default(WRITE_BEHIND_DEFAULTS.maxDelayMs),
+  /** A batch leaving fewer records than this behind the partition's end is written at once (caught up). */
+  WRITE_BEHIND_MIN_LAG: z.coerce.number().int().min(0).default(WRITE_BEHIND_DEFAULTS.minLag),
   /** How long a crashed member keeps its partitions before the group reassigns them. */
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
@@ -117,6 +124,7 @@ export interface ServiceConfig {
   maxAttempts: number;
   partitionsConcurrency: number;
   fetchMaxBytesPerPartition: number;
+  writeBehind: WriteBehindOptions;
   sessionTimeoutMs: number;
   projectorEnabled: boolean;
   apiEnabled: boolean;
@@ -200,6 +208,7 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     maxAttempts: e.MAX_ATTEMPTS,
     partitionsConcurrency: e.PARTITIONS_CONCURRENCY,
     fetchMaxBytesPerPartition: e.KAFKA_FETCH_MAX_BYTES_PER_PARTITION,
+    writeBehind: { maxRows: e.WRITE_BEHIND_MAX_ROWS, maxDelayMs: e.WRITE_BEHIND_MAX_DELAY_MS, minLag: e.WRITE_BEHIND_MIN_LAG },
     sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,

@@ -3,7 +3,8 @@
 // memory (pure reducers, in event order), then writes the final rows with one DELETE and one UPSERT per
 // table. A set-based SQL handler ends the segment, so the order of all effects equals sequential apply,
 // unless it declared the tables it touches and the segment uses none of them (then it commutes with
-// the rows pending in the segment and runs at once).
+// the rows pending in the segment and runs at once). The rows live in a RowCache, which write-behind
+// keeps across the batches of a window (write-behind.ts).
 
 import type { BaseRow, Table } from "./columns.ts";
 import type { Queryable } from "./db/pool.ts";
@@ -55,8 +56,10 @@ function tableSql(t: Table): TableSql {
 interface Slot {
   keyValues: KeyValues;
   row: BaseRow | undefined;
+  /** The row was read from the database (or found absent there). */
+  loaded: boolean;
   dirty: boolean;
-  /** A step deleted the row in this segment (a row there at the end was created again). */
+  /** A step deleted the row since it was loaded (a row there at the end was created again). */
   deleted: boolean;
 }
 
@@ -72,33 +75,47 @@ export interface FoldStats {
   statements: number;
 }
 
+/** The row steps of one event, or undefined when a handler of its type is set-based SQL. */
+function rowSteps(projection: Projection, event: ProjectedEvent): Step[] | undefined {
+  const steps: Step[] = [];
+  for (const handler of projection.handlersFor(event.eventType) ?? []) {
+    if (handler.kind !== "row") return undefined;
+    steps.push(rowStep(handler as unknown as RowHandler, event));
+  }
+  return steps;
+}
+
+function rowStep(h: RowHandler, event: ProjectedEvent): Step {
+  try {
+    const keyValues = h.key(event);
+    return { event, handler: h, key: JSON.stringify(keyValues), keyValues, reads: h.reads?.(event) ?? [] };
+  } catch (err) {
+    throw new EventApplyError(event, err);
+  }
+}
+
 export async function applyEvents(db: Queryable, projection: Projection, events: readonly ProjectedEvent[]): Promise<FoldStats> {
   const stats: FoldStats = { statements: 0 };
   let segment: Step[] = [];
   /** Tables the pending segment writes or reads. */
   const used = new Set<string>();
+  const flushSegment = async () => {
+    const rows = new RowCache();
+    await rows.fold(db, segment, stats);
+    await rows.write(db, stats);
+    segment = [];
+    used.clear();
+  };
   for (const event of events) {
     for (const handler of projection.handlersFor(event.eventType) ?? []) {
       if (handler.kind === "row") {
-        const h = handler as unknown as RowHandler;
-        let keyValues: KeyValues;
-        let reads: RowRef[];
-        try {
-          keyValues = h.key(event);
-          reads = h.reads?.(event) ?? [];
-        } catch (err) {
-          throw new EventApplyError(event, err);
-        }
-        segment.push({ event, handler: h, key: JSON.stringify(keyValues), keyValues, reads });
-        used.add(h.table.name);
-        for (const r of reads) used.add(r.table.name);
+        const step = rowStep(handler as unknown as RowHandler, event);
+        segment.push(step);
+        used.add(step.handler.table.name);
+        for (const r of step.reads) used.add(r.table.name);
       } else {
         const { touches } = handler;
-        if (!touches || touches.some((t) => used.has(t))) {
-          await flushSegment(db, segment, stats);
-          segment = [];
-          used.clear();
-        }
+        if (!touches || touches.some((t) => used.has(t))) await flushSegment();
         let statements: ReturnType<typeof handler.statements>;
         try {
           statements = handler.statements(event);
@@ -113,7 +130,7 @@ export async function applyEvents(db: Queryable, projection: Projection, events:
       }
     }
   }
-  await flushSegment(db, segment, stats);
+  await flushSegment();
   return stats;
 }
 
@@ -127,64 +144,107 @@ function assertTouchesOnly(sql: string, touches: readonly string[]): void {
   }
 }
 
-async function flushSegment(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
-  if (steps.length === 0) return;
-  const slots = new Map<Table, Map<string, Slot>>();
-  const want = (table: Table, keyValues: KeyValues, key = JSON.stringify(keyValues)) => {
-    const bucket = slots.get(table) ?? new Map<string, Slot>();
-    slots.set(table, bucket);
-    if (!bucket.has(key)) bucket.set(key, { keyValues, row: undefined, dirty: false, deleted: false });
-  };
-  for (const s of steps) {
-    want(s.handler.table, s.keyValues, s.key);
-    for (const ref of s.reads) want(ref.table as unknown as Table, ref.key);
+/**
+ * Rows folded in memory and written with one DELETE and one UPSERT per table. A fold segment uses one
+ * for a single batch; write-behind keeps one across batches, so a row changed by many events is loaded
+ * and written once per flush.
+ */
+export class RowCache {
+  private readonly slots = new Map<Table, Map<string, Slot>>();
+  /** Rows held (loaded, absent or changed). */
+  size = 0;
+
+  /**
+   * Folds row-only events (no set-based handler) over the rows held, loading those not held yet.
+   * Undefined when an event has a set-based handler: nothing was changed then.
+   */
+  async foldEvents(db: Queryable, projection: Projection, events: readonly ProjectedEvent[], stats: FoldStats): Promise<FoldStats | undefined> {
+    const steps: Step[] = [];
+    for (const e of events) {
+      const s = rowSteps(projection, e);
+      if (!s) return undefined;
+      for (const step of s) steps.push(step);
+    }
+    await this.fold(db, steps, stats);
+    return stats;
   }
 
-  for (const [table, bucket] of slots) {
-    const keys = [...bucket.values()].map((slot) => keyObject(table, slot.keyValues));
-    const { rows } = await db.query(tableSql(table).load, [JSON.stringify(keys)]);
-    stats.statements++;
-    for (const row of rows as BaseRow[]) {
-      const k = JSON.stringify(table.key.map((c) => (row as unknown as Record<string, unknown>)[c]));
-      const slot = bucket.get(k);
-      if (slot) slot.row = row;
+  async fold(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
+    if (steps.length === 0) return;
+    for (const s of steps) {
+      this.want(s.handler.table, s.keyValues, s.key);
+      for (const ref of s.reads) this.want(ref.table as unknown as Table, ref.key);
+    }
+    await this.load(db, stats);
+    for (const s of steps) {
+      const slot = this.slots.get(s.handler.table)?.get(s.key) as Slot;
+      const ctx = s.reads.length === 0 ? noReads : readContext(s.reads, this.slots);
+      let result: BaseRow | null | undefined;
+      try {
+        result = s.handler.apply(slot.row, s.event, ctx);
+        if (result) assertKeyUnchanged(s.handler.table, slot.keyValues, result);
+      } catch (err) {
+        throw new EventApplyError(s.event, err);
+      }
+      if (result === undefined) continue;
+      slot.row = result ?? undefined;
+      slot.dirty = true;
+      if (result === null) slot.deleted = true;
     }
   }
 
-  for (const s of steps) {
-    const slot = slots.get(s.handler.table)?.get(s.key) as Slot;
-    const ctx = s.reads.length === 0 ? noReads : readContext(s.reads, slots);
-    let result: BaseRow | null | undefined;
-    try {
-      result = s.handler.apply(slot.row, s.event, ctx);
-      if (result) assertKeyUnchanged(s.handler.table, slot.keyValues, result);
-    } catch (err) {
-      throw new EventApplyError(s.event, err);
+  /** Writes the changed rows; the cache is empty afterwards. */
+  async write(db: Queryable, stats: FoldStats): Promise<void> {
+    for (const [table, bucket] of this.slots) {
+      const removed: Record<string, unknown>[] = [];
+      const written: BaseRow[] = [];
+      for (const slot of bucket.values()) {
+        if (!slot.dirty) continue;
+        if (slot.row) written.push(slot.row);
+        // Deleted and created again: delete, then insert (as applying one by one would), so the new row
+        // takes its own tenant keys and creation date instead of updating the old row.
+        if (!slot.row || slot.deleted) removed.push(keyObject(table, slot.keyValues));
+      }
+      const sql = tableSql(table);
+      if (removed.length) {
+        await db.query(sql.remove, [JSON.stringify(removed)]);
+        stats.statements++;
+      }
+      if (written.length) {
+        await db.query(sql.upsert, [rowsJson(written)]);
+        stats.statements++;
+      }
     }
-    if (result === undefined) continue;
-    slot.row = result ?? undefined;
-    slot.dirty = true;
-    if (result === null) slot.deleted = true;
+    this.clear();
   }
 
-  for (const [table, bucket] of slots) {
-    const removed: Record<string, unknown>[] = [];
-    const written: BaseRow[] = [];
-    for (const slot of bucket.values()) {
-      if (!slot.dirty) continue;
-      if (slot.row) written.push(slot.row);
-      // Deleted and created again in this segment: delete, then insert (as applying one by one would), so
-      // the new row takes its own tenant keys and creation date instead of updating the old row.
-      if (!slot.row || slot.deleted) removed.push(keyObject(table, slot.keyValues));
+  clear(): void {
+    this.slots.clear();
+    this.size = 0;
+  }
+
+  private want(table: Table, keyValues: KeyValues, key = JSON.stringify(keyValues)) {
+    let bucket = this.slots.get(table);
+    if (!bucket) {
+      bucket = new Map<string, Slot>();
+      this.slots.set(table, bucket);
     }
-    const sql = tableSql(table);
-    if (removed.length) {
-      await db.query(sql.remove, [JSON.stringify(removed)]);
+    if (bucket.has(key)) return;
+    bucket.set(key, { keyValues, row: undefined, loaded: false, dirty: false, deleted: false });
+    this.size++;
+  }
+
+  private async load(db: Queryable, stats: FoldStats) {
+    for (const [table, bucket] of this.slots) {
+      const missing = [...bucket.values()].filter((slot) => !slot.loaded);
+      if (missing.length === 0) continue;
+      const { rows } = await db.query(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]);
       stats.statements++;
-    }
-    if (written.length) {
-      await db.query(sql.upsert, [rowsJson(written)]);
-      stats.statements++;
+      for (const slot of missing) slot.loaded = true;
+      for (const row of rows as BaseRow[]) {
+        const slot = bucket.get(JSON.stringify(table.key.map((c) => (row as unknown as Record<string, unknown>)[c])));
+        if (slot) slot.row = row;
+      }
     }
   }
 }

@@ -36,3 +36,4 @@ export * from "./service.ts";
 export * from "./store/instance-partitions.ts";
 export * from "./tombstones.ts";
 export * from "./tracing.ts";
+export * from "./write-behind.ts";

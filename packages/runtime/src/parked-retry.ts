@@ -11,6 +11,7 @@ import { applyEvents } from "./fold.ts";
 import type { ProjectedEvent, Projection } from "./projection.ts";
 import { decodeRecord, headerBytesFromJson } from "./record-contract.ts";
 import { advance, judge } from "./sequence-rule.ts";
+import { touchOffsets } from "./store/offsets.ts";
 import { lockParkedOf, markParkedApplied, markParkedFailed, type ParkedRecord } from "./store/parked.ts";
 import { type AggregateRef, aggregateRefKey, loadAggregateStates, saveSequences } from "./store/sequences.ts";
 
@@ -59,7 +60,12 @@ async function retryInTransaction(db: pg.PoolClient, { projection, catalog }: { 
       if (r.blocking) break;
     }
   }
-  if (state && state !== loaded) await saveSequences(db, projection.name, [{ ...aggregate, state }]);
+  if (state && state !== loaded) {
+    await saveSequences(db, projection.name, [{ ...aggregate, state }]);
+    // A projector's write-behind window may hold this aggregate's rows as they were before: it starts over.
+    const retried = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, { topic: r.topic, partition: r.partition }]));
+    await touchOffsets(db, projection.name, [...retried.values()]);
+  }
   return result;
 }
 

@@ -14,6 +14,7 @@ import { LOG_CHECK_EVERY_MS, LogGuard, type LogMismatch } from "./log-guard.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import type { Projection } from "./projection.ts";
 import { batchTraceParent, inSpan, SpanKind, TRACE_HEADER } from "./tracing.ts";
+import type { WriteBehindOptions } from "./write-behind.ts";
 
 export interface ProjectorOptions {
   projection: Projection;
@@ -26,8 +27,10 @@ export interface ProjectorOptions {
   metrics: ProjectorMetrics;
   maxAttempts?: number;
   recordFilter?: (r: ConsumedRecord) => boolean;
-  /** Called after each committed batch with the partition's new next offset (read-your-writes). */
+  /** Called after each commit with the partition's new next offset (read-your-writes). */
   onApplied?: (topic: string, partition: number, nextOffset: string) => void;
+  /** Fold catching-up batches into a window written many at a time (write-behind.ts). */
+  writeBehind?: WriteBehindOptions;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,6 +56,16 @@ export class Projector {
       logger: opts.logger,
       maxAttempts: opts.maxAttempts ?? 3,
       ...(opts.recordFilter ? { recordFilter: opts.recordFilter } : {}),
+      ...(opts.writeBehind ? { writeBehind: opts.writeBehind } : {}),
+      onCommitted: (tp, next) => opts.onApplied?.(tp.topic, tp.partition, next),
+      rewind: (tp, offset) => {
+        try {
+          opts.consumer.seek(tp, offset);
+        } catch (err) {
+          // Not assigned any more, or the consumer is stopping: whoever reads it next starts from the stored offset.
+          opts.logger.debug({ err, ...tp }, "could not seek a partition back");
+        }
+      },
     });
     const { consumer } = opts;
     this.guard = new LogGuard({
@@ -87,6 +100,8 @@ export class Projector {
     this.running = false;
     clearInterval(this.logCheck);
     await this.opts.consumer.stop();
+    // What the window still holds is written now; if that fails, the next start reads it again.
+    await this.applier.close().catch((err) => this.opts.logger.warn({ err }, "could not flush the write-behind window on stop"));
   }
 
   pause(): void {
@@ -178,7 +193,6 @@ export class Projector {
         timer();
         if (result.kind === "done") {
           this.guard.afterBatch(batch, result.nextOffset);
-          this.opts.onApplied?.(batch.topic, batch.partition, result.nextOffset);
           const s = result.stats;
           if (s) {
             metrics.eventsApplied.inc(labels, s.applied);
@@ -254,6 +268,7 @@ export function createProjector(s: ProjectorSetup): Projector {
     logger: s.logger,
     metrics: s.metrics,
     maxAttempts: config.maxAttempts,
+    writeBehind: config.writeBehind,
     ...(s.recordFilter ? { recordFilter: s.recordFilter } : {}),
     ...(s.onApplied ? { onApplied: s.onApplied } : {}),
   });

@@ -7,7 +7,7 @@ import { DomainError } from "../errors.ts";
 import { quoteIdent as q } from "../fold.ts";
 import type { TopicPartition } from "../kafka/port.ts";
 import { copyAuditLog } from "../store/audit.ts";
-import { lockOffsets, offsetMap } from "../store/offsets.ts";
+import { lockOffsets, offsetMap, touchOffsets } from "../store/offsets.ts";
 import { instanceRows, tenantTables } from "../store/tables.ts";
 
 /** A name for a schema that stops being live now: `<live>_old_<UTC timestamp>[suffix]`. */
@@ -76,6 +76,8 @@ export async function switchInstance(pool: pg.Pool, s: InstanceSwitch): Promise<
         await db.query(`DELETE FROM ${q(s.live)}.${q(t)} WHERE ${where}`, args);
         await db.query(`INSERT INTO ${q(s.live)}.${q(t)} SELECT * FROM ${q(s.shadow)}.${q(t)} WHERE ${where}`, args);
       }
+      // Rows a live projector folded but has not written yet would overwrite the swapped ones: its flush now starts over.
+      await touchOffsets(db, s.projection, s.parts, s.live);
       return true;
     });
     if (swapped) return;

@@ -28,21 +28,45 @@ function instanceOf(r: ConsumedRecord): string | undefined {
   return id !== undefined && idSchema.safeParse(id).success ? id : undefined;
 }
 
-/**
- * Records the instances of a batch's records (offset order, all on one partition) and, if the partition
- * has none yet, the anchor (its first record), in one statement. Call it inside the batch's transaction.
- */
-export async function recordBatchFacts(db: Queryable, projection: string, records: readonly ConsumedRecord[]): Promise<void> {
+/** What a batch (or the batches of a write-behind window) teaches about one partition. */
+export interface BatchFacts extends TopicPartition {
+  instances: Set<string>;
+  /** The first record's offset and fingerprint: the partition's anchor if it has none yet. */
+  first: { offset: string; hash: string };
+}
+
+/** The facts of records in offset order, all on one partition (undefined for none). */
+export function batchFacts(records: readonly ConsumedRecord[]): BatchFacts | undefined {
   const first = records[0];
-  if (!first) return;
-  const instances = [...new Set(records.map(instanceOf).filter((i): i is string => i !== undefined))];
+  if (!first) return undefined;
+  const instances = new Set<string>();
+  for (const r of records) {
+    const i = instanceOf(r);
+    if (i !== undefined) instances.add(i);
+  }
+  return { topic: first.topic, partition: first.partition, instances, first: { offset: first.offset, hash: recordHash(first) } };
+}
+
+/** Facts of later records of the same partition added to earlier ones (the anchor stays the earliest). */
+export function mergeFacts(earlier: BatchFacts | undefined, later: BatchFacts | undefined): BatchFacts | undefined {
+  if (!earlier || !later) return earlier ?? later;
+  for (const i of later.instances) earlier.instances.add(i);
+  return earlier;
+}
+
+/**
+ * Records which instances were seen on the partition and, if the partition has none yet, the anchor, in
+ * one statement. Call it inside the transaction that applies the records.
+ */
+export async function saveBatchFacts(db: Queryable, projection: string, facts: BatchFacts | undefined): Promise<void> {
+  if (!facts) return;
   await db.query(
     `WITH seen AS (
        INSERT INTO projector_instance_partitions (projection, instance_id, topic, partition)
        SELECT $1, i, $2, $3 FROM unnest($4::text[]) AS i ON CONFLICT DO NOTHING)
      UPDATE projector_offsets SET check_offset = $5, check_hash = $6
      WHERE projection = $1 AND topic = $2 AND partition = $3 AND check_offset IS NULL`,
-    [projection, first.topic, first.partition, instances, first.offset, recordHash(first)],
+    [projection, facts.topic, facts.partition, [...facts.instances], facts.first.offset, facts.first.hash],
   );
 }
 

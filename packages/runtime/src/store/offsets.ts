@@ -15,13 +15,25 @@ export interface StoredOffset extends TopicPartition {
   logMismatch?: string | null;
 }
 
+/** A partition's stored progress and the id of the write that put it there. */
+export interface StoredPosition {
+  next: bigint;
+  version: string;
+}
+
 /**
  * The stored next offset of one partition; a partition seen for the first time starts at `initial()`
  * (the earliest retained offset). With lock, the row stays locked until the transaction ends: members
  * that briefly own the same partition during a rebalance serialise on it.
  */
-export async function storedOffset(db: Queryable, projection: string, tp: TopicPartition, initial: () => Promise<string>, lock = false): Promise<bigint> {
-  const select = `SELECT next_offset::text AS next FROM projector_offsets
+export async function storedPosition(
+  db: Queryable,
+  projection: string,
+  tp: TopicPartition,
+  initial: () => Promise<string>,
+  lock = false,
+): Promise<StoredPosition> {
+  const select = `SELECT next_offset::text AS next, version::text AS version FROM projector_offsets
     WHERE projection = $1 AND topic = $2 AND partition = $3${lock ? " FOR UPDATE" : ""}`;
   const args = [projection, tp.topic, tp.partition];
   let { rows } = await db.query(select, args);
@@ -33,25 +45,41 @@ export async function storedOffset(db: Queryable, projection: string, tp: TopicP
     );
     ({ rows } = await db.query(select, args));
   }
-  return BigInt((rows[0] as { next: string }).next);
+  const r = rows[0] as { next: string; version: string };
+  return { next: BigInt(r.next), version: r.version };
+}
+
+export async function storedOffset(db: Queryable, projection: string, tp: TopicPartition, initial: () => Promise<string>, lock = false): Promise<bigint> {
+  return (await storedPosition(db, projection, tp, initial, lock)).next;
 }
 
 /**
- * Compare-and-set of a partition's next offset at the end of a batch. False when the row is no longer
- * at `from` (a rebuild switch renamed the schema under the transaction, or an operator moved it).
+ * Compare-and-set of a partition's next offset at the end of a batch (or a flush). False when the row is
+ * no longer at `from` (a rebuild switch renamed the schema under the transaction, or an operator moved
+ * it), or, given `version`, when anyone else wrote it since it was read.
  */
 export async function advanceOffset(
   db: Queryable,
   projection: string,
   tp: TopicPartition,
-  move: { from: string; to: string; applied: number },
+  move: { from: string; to: string; applied: number; version?: string },
 ): Promise<boolean> {
   const r = await db.query(
-    `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now()
-     WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6`,
-    [projection, tp.topic, tp.partition, move.to, move.applied, move.from],
+    `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now(), version = gen_random_uuid()
+     WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6 AND ($7::uuid IS NULL OR version = $7::uuid)`,
+    [projection, tp.topic, tp.partition, move.to, move.applied, move.from, move.version ?? null],
   );
   return r.rowCount === 1;
+}
+
+/** Marks partitions as written from outside their projector (a switch, a retry): write-behind caches of them start over. */
+export async function touchOffsets(db: Queryable, projection: string, tps: readonly TopicPartition[], schema?: string): Promise<void> {
+  if (tps.length === 0) return;
+  await db.query(
+    `UPDATE ${table(schema)} o SET version = gen_random_uuid() FROM unnest($2::text[], $3::int[]) AS t(topic, partition)
+     WHERE o.projection = $1 AND o.topic = t.topic AND o.partition = t.partition`,
+    [projection, tps.map((t) => t.topic), tps.map((t) => t.partition)],
+  );
 }
 
 /** Every stored partition of a projection (optionally locked, optionally in another schema). */
@@ -106,7 +134,7 @@ export async function moveOffset(db: Queryable, projection: string, tp: TopicPar
   ]);
   await db.query(
     `INSERT INTO projector_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
+     ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now(), version = gen_random_uuid()`,
     [projection, tp.topic, tp.partition, to],
   );
   return old.rows[0]?.next ?? null;
