@@ -103,6 +103,18 @@ describe("configuration is checked before anything starts", () => {
     ]);
   });
 
+  it("refuses a write-behind window that may outlast the stall timeout (its progress would look stalled)", () => {
+    const env = { AUTH_MODE: "dev", READY_STALL_TIMEOUT_MS: "20000", WRITE_BEHIND_MAX_DELAY_MS: "20000" };
+    expect(() => loadConfig("users", 0, env)).toThrow(
+      "invalid configuration for users:\n  WRITE_BEHIND_MAX_DELAY_MS: 20000 must stay below READY_STALL_TIMEOUT_MS (20000): progress is committed once per flush",
+    );
+    expect(loadConfig("users", 0, { ...env, WRITE_BEHIND_MAX_DELAY_MS: "19999" }).writeBehind).toEqual({ maxRows: 500_000, maxDelayMs: 19_999, minLag: 1000 });
+    expect(loadConfig("users", 0, { ...env, WRITE_BEHIND_MAX_ROWS: "0" }).writeBehind.maxRows).toBe(0);
+    // Not set: 30 s, or half the stall timeout when that is shorter.
+    expect(loadConfig("users", 0, { AUTH_MODE: "dev" }).writeBehind.maxDelayMs).toBe(30_000);
+    expect(loadConfig("users", 0, { AUTH_MODE: "dev", READY_STALL_TIMEOUT_MS: "1500" }).writeBehind.maxDelayMs).toBe(750);
+  });
+
   it("a service exits with that message before migrating or joining Kafka", async () => {
     const schema = uniqueName("cfg");
     const started = Date.now();

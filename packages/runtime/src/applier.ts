@@ -2,9 +2,9 @@
 // the partition's next offset commit together, so a crash at any instant loses nothing and applies
 // nothing twice. The offsets row is locked (FOR UPDATE): two members briefly owning the same partition
 // during a rebalance serialise here, and the second sees the advanced offset and skips. While a partition
-// catches up, its batches are folded into a write-behind window instead (write-behind.ts) and written
-// many batches per transaction; anything unusual (a record to park, a set-based reaction, a failure)
-// flushes the window first and takes the one-batch transaction.
+// catches up, its batches are applied in a write-behind window instead (write-behind.ts): many batches
+// per transaction, each row written once per flush; a record to park or a failure flushes (or drops) the
+// window first and takes the one-batch transaction.
 import { type EventCatalog, type EventEnvelope, HEADER } from "@idp/events";
 import type pg from "pg";
 import type { Logger } from "pino";
@@ -172,22 +172,26 @@ export class BatchApplier {
     try {
       folded = await this.fold(w, batch, tpKey);
     } catch (err) {
-      // A reducer or a row load failed halfway: the window may hold part of this batch.
-      this.discardWindow();
+      // A reducer, a reaction or a row load failed halfway: the window may hold part of this batch.
+      await this.discardWindow();
       throw err;
     }
     if (!folded) {
       await this.flushWindow(); // earlier records first: stream order
       return this.applyNow(batch, tpKey);
     }
-    if (w.due(lagAfter(batch))) await this.flushWindow();
+    if (w.isEmpty())
+      await w.discard(); // nothing folded: no transaction left idle
+    else if (w.due(lagAfter(batch))) await this.flushWindow();
     return folded;
   }
 
-  /** Undefined when the batch needs the one-batch path (parking, a set-based reaction); the window is then unchanged. */
+  /** Undefined when the batch has a record to park (the one-batch path); the window is then unchanged. */
   private async fold(w: WriteBehindWindow, batch: RecordBatch, tpKey: string): Promise<ApplyResult | undefined> {
     const { pool, projection } = this.opts;
+    const db = await w.connection(pool);
     const entered = w.partitions.get(tpKey);
+    // Outside the window's transaction: a partition seen for the first time gets its offsets row committed at once.
     const stored = entered?.stored ?? (await storedPosition(pool, projection.name, batch, () => this.earliest(batch)));
     const next = entered ? BigInt(entered.to) : stored.next;
     const stats = newStats();
@@ -198,7 +202,7 @@ export class BatchApplier {
     if (decoded.some((p) => !p.event)) return undefined;
 
     const unknown = new Map([...aggregates].filter(([k]) => !w.sequences.has(k)));
-    const { sequences, parkedAggregates } = await loadAggregateStates(pool, projection.name, unknown);
+    const { sequences, parkedAggregates } = await loadAggregateStates(db, projection.name, unknown);
     if (parkedAggregates.size > 0) return undefined;
     for (const [k, ref] of unknown) w.sequences.set(k, { ref, state: sequences.get(k), dirty: false });
 
@@ -216,7 +220,7 @@ export class BatchApplier {
       advanced.set(agg, advance(current, event as ProjectedEvent));
       toApply.push(event as ProjectedEvent);
     }
-    if (!(await w.rows.foldEvents(pool, projection, toApply, stats))) return undefined;
+    await w.rows.apply(db, projection, toApply, stats);
 
     for (const [k, state] of advanced) {
       const s = w.sequences.get(k);
@@ -230,13 +234,10 @@ export class BatchApplier {
 
   private async flushWindow(): Promise<void> {
     const w = this.window;
-    if (!w || w.isEmpty()) {
-      w?.clear();
-      return;
-    }
+    if (!w) return;
     const parts = [...w.partitions.values()];
     try {
-      await withTransaction(this.opts.pool, (db) => w.write(db, this.opts.projection.name, (tp) => this.earliest(tp)));
+      await w.flush(this.opts.pool, this.opts.projection.name, (tp) => this.earliest(tp));
     } catch (err) {
       this.rewind(parts);
       // A write that fails for the data itself: those partitions find the culprit batch by batch, event by event.
@@ -247,11 +248,11 @@ export class BatchApplier {
   }
 
   /** Drops the window: its partitions are read again from their stored offsets, as after a crash. */
-  private discardWindow(): void {
+  private async discardWindow(): Promise<void> {
     const w = this.window;
     if (!w) return;
     const parts = [...w.partitions.values()];
-    w.clear();
+    await w.discard();
     this.rewind(parts);
   }
 

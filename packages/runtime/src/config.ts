@@ -62,8 +62,8 @@ const envSchema = z.object({
     .default(2 * 1024 * 1024),
   /** Write-behind (catching up): rows and aggregate states held in memory before a flush; 0 turns it off. */
   WRITE_BEHIND_MAX_ROWS: z.coerce.number().int().min(0).max(10_000_000).default(WRITE_BEHIND_DEFAULTS.maxRows),
-  /** Longest a folded event waits for its flush. */
-  WRITE_BEHIND_MAX_DELAY_MS: z.coerce.number().int().min(10).max(60_000).default(WRITE_BEHIND_DEFAULTS.maxDelayMs),
+  /** Longest a folded event waits for its flush; default 30 s, or half of READY_STALL_TIMEOUT_MS if that is less. */
+  WRITE_BEHIND_MAX_DELAY_MS: z.coerce.number().int().min(10).max(600_000).optional(),
   /** A batch leaving fewer records than this behind the partition's end is written at once (caught up). */
   WRITE_BEHIND_MIN_LAG: z.coerce.number().int().min(0).default(WRITE_BEHIND_DEFAULTS.minLag),
   /** How long a crashed member keeps its partitions before the group reassigns them. */
@@ -165,10 +165,21 @@ function authProblems(env: NodeJS.ProcessEnv): string[] {
   return out;
 }
 
+/** A window older than the stall timeout would make a catching-up partition look stalled between two flushes. */
+function writeBehindProblems(e: z.infer<typeof envSchema>): string[] {
+  if (e.WRITE_BEHIND_MAX_ROWS === 0 || e.WRITE_BEHIND_MAX_DELAY_MS === undefined || e.WRITE_BEHIND_MAX_DELAY_MS < e.READY_STALL_TIMEOUT_MS) return [];
+  return [
+    `  WRITE_BEHIND_MAX_DELAY_MS: ${e.WRITE_BEHIND_MAX_DELAY_MS} must stay below READY_STALL_TIMEOUT_MS (${e.READY_STALL_TIMEOUT_MS}): progress is committed once per flush`,
+  ];
+}
+
 export function loadConfig(service: string, defaultPort: number, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const parsed = envSchema.safeParse(env);
   // Every problem at once, before anything starts (no migration, no broker connection).
-  const problems = [...(parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`)), ...authProblems(env)];
+  const problems = [
+    ...(parsed.success ? writeBehindProblems(parsed.data) : parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`)),
+    ...authProblems(env),
+  ];
   if (!parsed.success || problems.length) {
     throw new Error(`invalid configuration for ${service}:\n${problems.join("\n")}`);
   }
@@ -208,7 +219,11 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
     maxAttempts: e.MAX_ATTEMPTS,
     partitionsConcurrency: e.PARTITIONS_CONCURRENCY,
     fetchMaxBytesPerPartition: e.KAFKA_FETCH_MAX_BYTES_PER_PARTITION,
-    writeBehind: { maxRows: e.WRITE_BEHIND_MAX_ROWS, maxDelayMs: e.WRITE_BEHIND_MAX_DELAY_MS, minLag: e.WRITE_BEHIND_MIN_LAG },
+    writeBehind: {
+      maxRows: e.WRITE_BEHIND_MAX_ROWS,
+      maxDelayMs: e.WRITE_BEHIND_MAX_DELAY_MS ?? Math.min(WRITE_BEHIND_DEFAULTS.maxDelayMs, Math.floor(e.READY_STALL_TIMEOUT_MS / 2)),
+      minLag: e.WRITE_BEHIND_MIN_LAG,
+    },
     sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,

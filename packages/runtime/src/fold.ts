@@ -1,10 +1,9 @@
-// Applies decoded events to the read model with few round trips: consecutive row events form a segment;
-// a segment loads every row it touches in one query per table, folds the events over those rows in
-// memory (pure reducers, in event order), then writes the final rows with one DELETE and one UPSERT per
-// table. A set-based SQL handler ends the segment, so the order of all effects equals sequential apply,
-// unless it declared the tables it touches and the segment uses none of them (then it commutes with
-// the rows pending in the segment and runs at once). The rows live in a RowCache, which write-behind
-// keeps across the batches of a window (write-behind.ts).
+// Applies decoded events to the read model with few round trips: the rows the events touch are loaded in
+// one query per table, the events folded over them in memory (pure reducers, in event order), and the
+// final rows written with one DELETE and one UPSERT per table. Before a set-based SQL reaction, the rows
+// of the tables it touches are written and let go (all tables, unless it declared which), so the order of
+// all effects equals sequential apply; rows of other tables stay pending. The rows live in a RowCache:
+// one per batch, or, with write-behind, one per window of many batches (write-behind.ts).
 
 import type { BaseRow, Table } from "./columns.ts";
 import type { Queryable } from "./db/pool.ts";
@@ -75,16 +74,6 @@ export interface FoldStats {
   statements: number;
 }
 
-/** The row steps of one event, or undefined when a handler of its type is set-based SQL. */
-function rowSteps(projection: Projection, event: ProjectedEvent): Step[] | undefined {
-  const steps: Step[] = [];
-  for (const handler of projection.handlersFor(event.eventType) ?? []) {
-    if (handler.kind !== "row") return undefined;
-    steps.push(rowStep(handler as unknown as RowHandler, event));
-  }
-  return steps;
-}
-
 function rowStep(h: RowHandler, event: ProjectedEvent): Step {
   try {
     const keyValues = h.key(event);
@@ -96,41 +85,9 @@ function rowStep(h: RowHandler, event: ProjectedEvent): Step {
 
 export async function applyEvents(db: Queryable, projection: Projection, events: readonly ProjectedEvent[]): Promise<FoldStats> {
   const stats: FoldStats = { statements: 0 };
-  let segment: Step[] = [];
-  /** Tables the pending segment writes or reads. */
-  const used = new Set<string>();
-  const flushSegment = async () => {
-    const rows = new RowCache();
-    await rows.fold(db, segment, stats);
-    await rows.write(db, stats);
-    segment = [];
-    used.clear();
-  };
-  for (const event of events) {
-    for (const handler of projection.handlersFor(event.eventType) ?? []) {
-      if (handler.kind === "row") {
-        const step = rowStep(handler as unknown as RowHandler, event);
-        segment.push(step);
-        used.add(step.handler.table.name);
-        for (const r of step.reads) used.add(r.table.name);
-      } else {
-        const { touches } = handler;
-        if (!touches || touches.some((t) => used.has(t))) await flushSegment();
-        let statements: ReturnType<typeof handler.statements>;
-        try {
-          statements = handler.statements(event);
-        } catch (err) {
-          throw new EventApplyError(event, err);
-        }
-        for (const s of statements) {
-          if (touches) assertTouchesOnly(s.text, touches);
-          await db.query(s.text, s.values as unknown[]);
-          stats.statements++;
-        }
-      }
-    }
-  }
-  await flushSegment();
+  const rows = new RowCache();
+  await rows.apply(db, projection, events, stats);
+  await rows.write(db, stats);
   return stats;
 }
 
@@ -155,21 +112,40 @@ export class RowCache {
   size = 0;
 
   /**
-   * Folds row-only events (no set-based handler) over the rows held, loading those not held yet.
-   * Undefined when an event has a set-based handler: nothing was changed then.
+   * Applies events in stream order: row events are folded over the rows held (loading those not held
+   * yet); before a set-based reaction, the pending folds are done and the rows of the tables it touches
+   * (all, if it did not declare them) are written and let go, so it sees and changes them as sequential
+   * apply would, and later events load them again. Rows of other tables stay held.
    */
-  async foldEvents(db: Queryable, projection: Projection, events: readonly ProjectedEvent[], stats: FoldStats): Promise<FoldStats | undefined> {
-    const steps: Step[] = [];
-    for (const e of events) {
-      const s = rowSteps(projection, e);
-      if (!s) return undefined;
-      for (const step of s) steps.push(step);
+  async apply(db: Queryable, projection: Projection, events: readonly ProjectedEvent[], stats: FoldStats): Promise<void> {
+    let steps: Step[] = [];
+    for (const event of events) {
+      for (const handler of projection.handlersFor(event.eventType) ?? []) {
+        if (handler.kind === "row") {
+          steps.push(rowStep(handler as unknown as RowHandler, event));
+          continue;
+        }
+        let statements: ReturnType<typeof handler.statements>;
+        try {
+          statements = handler.statements(event);
+        } catch (err) {
+          throw new EventApplyError(event, err);
+        }
+        await this.fold(db, steps, stats);
+        steps = [];
+        const { touches } = handler;
+        await this.writeTables(db, touches ? (t) => touches.includes(t.name) : () => true, stats);
+        for (const s of statements) {
+          if (touches) assertTouchesOnly(s.text, touches);
+          await db.query(s.text, s.values as unknown[]);
+          stats.statements++;
+        }
+      }
     }
     await this.fold(db, steps, stats);
-    return stats;
   }
 
-  async fold(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
+  private async fold(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
     if (steps.length === 0) return;
     for (const s of steps) {
       this.want(s.handler.table, s.keyValues, s.key);
@@ -195,7 +171,13 @@ export class RowCache {
 
   /** Writes the changed rows; the cache is empty afterwards. */
   async write(db: Queryable, stats: FoldStats): Promise<void> {
+    await this.writeTables(db, () => true, stats);
+  }
+
+  /** Writes the changed rows of the chosen tables and lets go of all their rows. */
+  private async writeTables(db: Queryable, chosen: (t: Table) => boolean, stats: FoldStats): Promise<void> {
     for (const [table, bucket] of this.slots) {
+      if (!chosen(table)) continue;
       const removed: Record<string, unknown>[] = [];
       const written: BaseRow[] = [];
       for (const slot of bucket.values()) {
@@ -214,8 +196,9 @@ export class RowCache {
         await db.query(sql.upsert, [rowsJson(written)]);
         stats.statements++;
       }
+      this.size -= bucket.size;
+      this.slots.delete(table);
     }
-    this.clear();
   }
 
   clear(): void {

@@ -1,13 +1,14 @@
-// Write-behind: while a projector catches up, the rows, aggregate sequences and offsets of many batches
-// are folded in memory (a window) and written in one transaction per flush, so a row changed by many
-// events is loaded and written once per flush instead of once per batch. Records are released after
-// each batch; the window holds rows only, bounded by configuration. Exactly-once is unchanged: a flush
-// writes the rows, the sequences and the offset of every partition folded since the last flush together,
-// and first compares each offset (and its version) with what it was when the partition entered the
-// window. If anyone wrote the partition meanwhile (another member after a rebalance, a rebuild switch,
-// an operator), nothing is written and the window's partitions are read again from their stored offsets,
-// exactly as after a crash.
-import type { Queryable } from "./db/pool.ts";
+// Write-behind: while a projector catches up, the batches of many fetches are applied in one transaction
+// (a window): rows, aggregate sequences and offsets are folded in memory and written when the window is
+// flushed, so a row changed by many events is loaded and written once per flush instead of once per
+// batch. Records are released after each batch; the window holds rows, bounded by configuration. A
+// set-based reaction runs inside the window's transaction when its event comes (after writing the held
+// rows of the tables it touches). Exactly-once is unchanged: the flush commits the rows, the sequences
+// and the offset of every partition folded since the last flush together, after comparing each offset
+// (and its version) with what it was when the partition entered the window. If anyone wrote the
+// partition meanwhile (another member after a rebalance, a rebuild switch, an operator), the transaction
+// rolls back and the window's partitions are read again from their stored offsets, as after a crash.
+import type pg from "pg";
 import { OffsetConflictError } from "./failures.ts";
 import { type FoldStats, RowCache } from "./fold.ts";
 import type { TopicPartition } from "./kafka/port.ts";
@@ -25,7 +26,7 @@ export interface WriteBehindOptions {
   minLag: number;
 }
 
-export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { maxRows: 100_000, maxDelayMs: 1000, minLag: 1000 };
+export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { maxRows: 500_000, maxDelayMs: 30_000, minLag: 1000 };
 
 /** A partition folded into the window: where it was stored when it entered, and how far it is folded. */
 export interface WindowPartition {
@@ -50,6 +51,8 @@ export class WriteBehindWindow {
   readonly partitions = new Map<string, WindowPartition>();
   /** When the first event still unflushed was folded. */
   private since: number | undefined;
+  /** The window's transaction, begun with its first batch. */
+  private client: pg.PoolClient | undefined;
 
   readonly options: WriteBehindOptions;
 
@@ -82,19 +85,48 @@ export class WriteBehindWindow {
     return this.held() >= maxRows || (this.since !== undefined && now - this.since >= maxDelayMs) || lagAfter < BigInt(minLag);
   }
 
-  clear(): void {
+  /** The window's transaction (begun on first use): every read and write of the window goes through it. */
+  async connection(pool: pg.Pool): Promise<pg.PoolClient> {
+    if (this.client) return this.client;
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    this.client = client;
+    return client;
+  }
+
+  /** Rolls the window's transaction back and forgets everything it held. */
+  async discard(): Promise<void> {
+    const client = this.client;
+    this.clear();
+    if (!client) return;
+    const broken = await client.query("ROLLBACK").then(
+      () => false,
+      () => true,
+    );
+    client.release(broken);
+  }
+
+  private clear(): void {
     this.rows.clear();
     this.sequences.clear();
     this.partitions.clear();
     this.since = undefined;
+    this.client = undefined;
   }
 
   /**
-   * Writes the window in the caller's transaction: offsets locked in a fixed order and compared first
-   * (OffsetConflictError when anyone wrote a partition since it entered), then rows, sequences, offsets
-   * and what was learned about each partition. The window is empty afterwards either way.
+   * Commits the window: offsets locked in a fixed order and compared first (OffsetConflictError when
+   * anyone wrote a partition since it entered), then rows, sequences, offsets and what was learned about
+   * each partition. The window is empty afterwards, committed or rolled back.
    */
-  async write(db: Queryable, projection: string, earliest: (tp: TopicPartition) => Promise<string>): Promise<FoldStats> {
+  async flush(pool: pg.Pool, projection: string, earliest: (tp: TopicPartition) => Promise<string>): Promise<void> {
+    if (this.isEmpty()) return this.discard();
+    const db = await this.connection(pool);
     const stats: FoldStats = { statements: 0 };
     const parts = [...this.partitions.values()].sort((a, b) => a.tp.topic.localeCompare(b.tp.topic) || a.tp.partition - b.tp.partition);
     try {
@@ -115,10 +147,12 @@ export class WriteBehindWindow {
         await advanceOffset(db, projection, p.tp, { from: p.stored.next.toString(), to: p.to, applied: p.applied });
         await saveBatchFacts(db, projection, p.facts);
       }
-      stats.statements += 2 * parts.length + 1 + (dirty.length ? 1 : 0);
-      return stats;
-    } finally {
-      this.clear();
+      await db.query("COMMIT");
+    } catch (err) {
+      await this.discard();
+      throw err;
     }
+    this.clear();
+    db.release();
   }
 }

@@ -165,3 +165,17 @@ it("a write the database refuses drops the window; the partition then finds the 
     await pool.query("ALTER TABLE users DROP CONSTRAINT wb4_refused");
   }
 });
+
+it("runs a set-based reaction inside the window, in stream order, and commits it with the rows", async () => {
+  const u1 = aggregate("wb5", "u1", "o1");
+  const u2 = aggregate("wb5", "u2", "o2");
+  const o1 = aggregate("wb5", "o1", "o1");
+  await deliver([wire(u1(ev.userHumanAdded, human("o1-user"))), wire(u2(ev.userHumanAdded, human("o2-user")))], 500);
+  await deliver([wire(u1(ev.userUsernameChanged, { userName: "o1-user-2" }))], 400);
+  // org o1 removed: its users are deleted by SQL, after the rows folded before it were written in the window.
+  await deliver([wire(o1(ev.orgRemoved, {})), wire(u2(ev.userUsernameChanged, { userName: "o2-user-2" }))], 300);
+  expect(await usernames("wb5")).toEqual([]);
+  await deliver([wire(u1(ev.userUsernameChanged, { userName: "too-late" }))], 0);
+  expect(await usernames("wb5")).toEqual([{ id: "u2", username: "o2-user-2", sequence: 2 }]);
+  expect(await stored()).toBe("6");
+});
