@@ -108,6 +108,8 @@ function assertTouchesOnly(sql: string, touches: readonly string[]): void {
  */
 export class RowCache {
   private readonly slots = new Map<Table, Map<string, Slot>>();
+  /** Slots wanted since the last load, per table. */
+  private readonly unloaded = new Map<Table, Slot[]>();
   /** Rows held (loaded, absent or changed). */
   size = 0;
 
@@ -203,6 +205,7 @@ export class RowCache {
 
   clear(): void {
     this.slots.clear();
+    this.unloaded.clear();
     this.size = 0;
   }
 
@@ -213,14 +216,20 @@ export class RowCache {
       this.slots.set(table, bucket);
     }
     if (bucket.has(key)) return;
-    bucket.set(key, { keyValues, row: undefined, loaded: false, dirty: false, deleted: false });
+    const slot: Slot = { keyValues, row: undefined, loaded: false, dirty: false, deleted: false };
+    bucket.set(key, slot);
     this.size++;
+    // Only the rows new since the last load are loaded: a window holds many more than a batch touches.
+    const unloaded = this.unloaded.get(table);
+    if (unloaded) unloaded.push(slot);
+    else this.unloaded.set(table, [slot]);
   }
 
   private async load(db: Queryable, stats: FoldStats) {
-    for (const [table, bucket] of this.slots) {
-      const missing = [...bucket.values()].filter((slot) => !slot.loaded);
-      if (missing.length === 0) continue;
+    for (const [table, missing] of this.unloaded) {
+      this.unloaded.delete(table);
+      const bucket = this.slots.get(table);
+      if (!bucket) continue;
       const { rows } = await db.query(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]);
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
