@@ -235,7 +235,10 @@ describe.each(services.map((s) => [s.name, s] as const))("%s", (name, def) => {
       .filter((l) => l.includes("http_request_duration_seconds"))
       .join("\n");
     const lint = await new Promise<{ code: number; out: string }>((resolve) => {
-      const child = execFile("promtool", ["check", "metrics"], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
+      // A failure to run promtool at all (no output) reports the error itself.
+      const child = execFile("promtool", ["check", "metrics"], (err, stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` || (err ? String(err) : "") }),
+      );
       child.stdin?.end(`${family}\n`);
     });
     expect(lint, lint.out).toEqual({ code: 0, out: "" });

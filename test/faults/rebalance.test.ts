@@ -109,7 +109,7 @@ class Trickle {
 it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing applied twice", async () => {
   const topic = await createTopic("fault_rebalance", PARTITIONS);
   // Same GROUP_ID (derived from the schema), same schema, same topic for both members.
-  const env = serviceEnv(topic, schema, { LOG_LEVEL: "info", PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0" });
+  const env = serviceEnv(topic, schema, { LOG_LEVEL: "info", PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0", WRITE_BEHIND_MAX_DELAY_MS: "500" });
   const history = generateHistory({ seed: 4040, instances: 8, orgsPerInstance: 3, usersPerOrg: 40, eventsPerUser: 8, orgRemovalRate: 0.1, prefix: "rb-" });
   const expected = relevantCount(history);
   // Events are keyed by instance: the instances must cover every partition for both members to work.

@@ -34,7 +34,7 @@ afterAll(async () => {
 
 it(`survives ${KILLS} SIGKILLs at random points of one stream: nothing lost, nothing applied twice`, async () => {
   const topic = await createTopic("fault_sigkill", 4);
-  const env = serviceEnv(topic, schema, { PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0" });
+  const env = serviceEnv(topic, schema, { PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0", WRITE_BEHIND_MAX_DELAY_MS: "500" });
   const history = generateHistory({ seed: 1010, instances: 8, orgsPerInstance: 3, usersPerOrg: 45, eventsPerUser: 8, orgRemovalRate: 0.1, prefix: "sk10-" });
   const expected = relevantCount(history);
   const chunks = chunksOf(history, KILLS + 2);
