@@ -168,6 +168,8 @@ function textFault(b: Uint8Array): string | undefined {
   return undefined;
 }
 
+const AVRO_CONTENT_TYPE_BYTES = Buffer.from(AVRO_CONTENT_TYPE);
+
 /**
  * The contract's rules on a record's raw bytes, which headersToEnvelope cannot see on decoded strings:
  * each contract header at most once, as UTF-8 without NUL; the key present, UTF-8, and equal to the
@@ -187,11 +189,11 @@ export function checkRecordBytes(key: Uint8Array | null, headers: HeaderBytes): 
   if (key === null) throw new ContractViolationError(`the record has no key (it must equal instance-id${instance ? ` "${renderBytes(instance, 80)}"` : ""})`);
   const fault = textFault(key);
   if (fault) throw new ContractViolationError(`the key ${fault}: "${renderBytes(key, 80)}"`);
-  if (instance !== undefined && !Buffer.from(key).equals(instance)) {
+  if (instance !== undefined && Buffer.compare(key, instance) !== 0) {
     throw new ContractViolationError(`key "${renderBytes(key, 80)}" differs from instance-id "${renderBytes(instance, 80)}"`);
   }
   const contentType = seen.get(HEADER.contentType);
-  if (contentType !== undefined && Buffer.from(contentType).toString() !== AVRO_CONTENT_TYPE) {
+  if (contentType !== undefined && Buffer.compare(contentType, AVRO_CONTENT_TYPE_BYTES) !== 0) {
     throw new ContractViolationError(`content-type "${renderBytes(contentType, 80)}" is not ${AVRO_CONTENT_TYPE}`);
   }
 }

@@ -38,6 +38,8 @@ export interface ApplierOptions {
   onCommitted?: (tp: TopicPartition, nextOffset: string) => void;
   /** A flush failed: the consumer must read these partitions again from their stored offsets. */
   rewind?: (tp: TopicPartition, offset: string) => void;
+  /** How much the write-behind window holds now, and how long each commit of it took. */
+  onWindow?: (e: { held: number; flushedSeconds?: number }) => void;
 }
 
 export interface BatchStats {
@@ -236,9 +238,18 @@ export class BatchApplier {
     const w = this.window;
     if (!w) return;
     const parts = [...w.partitions.values()];
+    const held = w.held();
+    const events = parts.reduce((n, p) => n + p.applied, 0);
+    const t0 = performance.now();
     try {
       await w.flush(this.opts.pool, this.opts.projection.name, (tp) => this.earliest(tp));
+      if (parts.length) {
+        const seconds = (performance.now() - t0) / 1000;
+        this.opts.onWindow?.({ held: 0, flushedSeconds: seconds });
+        this.opts.logger.info({ events, rows: held, partitions: parts.length, ms: Math.round(seconds * 1000) }, "write-behind window committed");
+      }
     } catch (err) {
+      this.opts.onWindow?.({ held: 0 });
       this.rewind(parts);
       // A write that fails for the data itself: those partitions find the culprit batch by batch, event by event.
       if (classifyError(err) !== "transient") for (const p of parts) this.isolate.add(`${p.tp.topic}/${p.tp.partition}`);
@@ -253,6 +264,7 @@ export class BatchApplier {
     if (!w) return;
     const parts = [...w.partitions.values()];
     await w.discard();
+    this.opts.onWindow?.({ held: 0 });
     this.rewind(parts);
   }
 

@@ -16,6 +16,8 @@ export interface ProjectorMetrics {
   brokerReachable: Gauge<"projection">;
   partitionStalled: Gauge<"projection" | "topic" | "partition">;
   replicaBehindSeconds: Gauge<"projection">;
+  writeBehindHeld: Gauge<"projection">;
+  writeBehindFlush: Histogram<"projection">;
 }
 
 export interface MetricsOptions {
@@ -79,6 +81,19 @@ export function createMetrics(o: MetricsOptions): ProjectorMetrics {
       name: "projector_partition_log_mismatch",
       help: "1 while a partition is stopped because its stored position belongs to another log (reset broker, re-created topic, other cluster)",
       labelNames: ["projection", "topic", "partition"],
+      ...opts,
+    }),
+    writeBehindHeld: new Gauge({
+      name: "projector_write_behind_rows",
+      help: "Rows and aggregate states held by the write-behind window (bounded by WRITE_BEHIND_MAX_ROWS)",
+      labelNames: ["projection"],
+      ...opts,
+    }),
+    writeBehindFlush: new Histogram({
+      name: "projector_write_behind_flush_seconds",
+      help: "Time to commit one write-behind window (many batches)",
+      labelNames: ["projection"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       ...opts,
     }),
     brokerReachable: new Gauge({ name: "projector_broker_reachable", help: "1 when the last broker probe succeeded", labelNames: ["projection"], ...opts }),

@@ -58,6 +58,11 @@ export class Projector {
       ...(opts.recordFilter ? { recordFilter: opts.recordFilter } : {}),
       ...(opts.writeBehind ? { writeBehind: opts.writeBehind } : {}),
       onCommitted: (tp, next) => opts.onApplied?.(tp.topic, tp.partition, next),
+      onWindow: ({ held, flushedSeconds }) => {
+        const labels = { projection: opts.projection.name };
+        opts.metrics.writeBehindHeld.set(labels, held);
+        if (flushedSeconds !== undefined) opts.metrics.writeBehindFlush.observe(labels, flushedSeconds);
+      },
       rewind: (tp, offset) => {
         try {
           opts.consumer.seek(tp, offset);

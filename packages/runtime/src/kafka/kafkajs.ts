@@ -9,21 +9,31 @@ import type { ConsumedRecord, ConsumerHandlers, ConsumerPort, ProducedRecord, Pr
 export { KafkaJsAdmin } from "./admin.ts";
 export type { KafkaJsOptions } from "./client.ts";
 
-const headerText = (headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined) => {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v === undefined || v === null) continue;
-    const one = Array.isArray(v) ? v[v.length - 1] : v;
-    if (one !== undefined && one !== null) out[k] = one.toString();
-  }
-  return out;
-};
+type KafkaJsHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined;
 
-// Every header value as bytes, a repeated name once per value: what a parked record keeps.
-const headerBytes = (headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined) =>
-  Object.entries(headers ?? {}).flatMap(([k, v]) =>
-    (Array.isArray(v) ? v : [v]).flatMap((x) => (x === undefined || x === null ? [] : [[k, Buffer.isBuffer(x) ? x : Buffer.from(x)] as const])),
-  );
+/**
+ * The headers as text (a repeated name: its last value) and as the wire bytes (every value, in order: what
+ * a parked record keeps), in one pass over kafkajs' header object.
+ */
+function convertHeaders(headers: KafkaJsHeaders): Pick<ConsumedRecord, "headers" | "rawHeaders"> {
+  const text: Record<string, string> = {};
+  const raw: [string, Uint8Array][] = [];
+  if (headers) {
+    for (const name in headers) {
+      const v = headers[name];
+      if (v === undefined || v === null) continue;
+      if (Array.isArray(v)) {
+        for (const x of v) if (x !== undefined && x !== null) raw.push([name, Buffer.isBuffer(x) ? x : Buffer.from(x)]);
+        const last = v[v.length - 1];
+        if (last !== undefined && last !== null) text[name] = last.toString();
+      } else {
+        raw.push([name, Buffer.isBuffer(v) ? v : Buffer.from(v)]);
+        text[name] = v.toString();
+      }
+    }
+  }
+  return { headers: text, rawHeaders: raw };
+}
 
 /**
  * Sends `messages` (each with its partition) and returns each partition's base offset. kafkajs retries
@@ -109,8 +119,7 @@ export class KafkaJsConsumer implements ConsumerPort {
           offset: m.offset,
           key: m.key,
           value: m.value,
-          headers: headerText(m.headers),
-          rawHeaders: headerBytes(m.headers),
+          ...convertHeaders(m.headers),
         }));
         const outcome = await handlers.onBatch(
           {

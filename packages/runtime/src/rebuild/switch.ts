@@ -3,7 +3,7 @@
 // the lock of the live partitions' offsets, while the other tenants keep flowing.
 import type pg from "pg";
 import { withTransaction } from "../db/pool.ts";
-import { DomainError } from "../errors.ts";
+import { classifyError, DomainError } from "../errors.ts";
 import { quoteIdent as q } from "../fold.ts";
 import type { TopicPartition } from "../kafka/port.ts";
 import { copyAuditLog } from "../store/audit.ts";
@@ -64,7 +64,9 @@ export async function switchInstance(pool: pg.Pool, s: InstanceSwitch): Promise<
   const tables = await tenantTables(pool, s.live);
   const key = (p: TopicPartition) => `${p.topic}/${p.partition}`;
   for (let attempt = 0; ; attempt++) {
-    const swapped = await withTransaction(pool, async (db) => {
+    // A live projector's write-behind window may hold locks on the tenant's rows while this waits on them
+    // and it waits on the offsets locked here: PostgreSQL breaks the deadlock, and the loser tries again.
+    const swapped = await withTransaction(pool, async (db): Promise<boolean | "retry"> => {
       const liveOffsets = await offsetMap(db, s.projection, { schema: s.live, lock: true });
       const shadowOffsets = await offsetMap(db, s.projection, { schema: s.shadow });
       // The live projection moved on meanwhile: nothing is written, the shadow catches up first.
@@ -79,9 +81,12 @@ export async function switchInstance(pool: pg.Pool, s: InstanceSwitch): Promise<
       // Rows a live projector folded but has not written yet would overwrite the swapped ones: its flush now starts over.
       await touchOffsets(db, s.projection, s.parts, s.live);
       return true;
+    }).catch((err) => {
+      if (classifyError(err) !== "transient" || attempt > 20) throw err;
+      return "retry" as const;
     });
-    if (swapped) return;
+    if (swapped === true) return;
     if (attempt > 20) throw new Error("the shadow could not catch up with the live partition");
-    await s.catchUp();
+    if (swapped === false) await s.catchUp();
   }
 }
