@@ -7,7 +7,8 @@ import { type AdminPort, BatchApplier, type ConsumedRecord, createLogger, create
 import type pg from "pg";
 import { databaseUrl, uniqueName } from "./env.ts";
 
-const noBroker: AdminPort = {
+/** An admin port for applying batches without a broker: one partition, starting at offset 0. */
+export const noBroker: AdminPort = {
   ensureTopic: async () => {},
   partitionOffsets: async () => [{ partition: 0, low: "0", high: "0" }],
   offsetsAt: async () => [{ partition: 0, offset: "0" }],

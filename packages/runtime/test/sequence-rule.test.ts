@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { usersService } from "../../../services/users/src/index.ts";
 import { databaseUrl, uniqueName } from "../../../test/support/env.ts";
 import { aggregate } from "../../../test/support/events.ts";
+import { noBroker } from "../../../test/support/projection-spec.ts";
 import { BatchApplier, type ConsumedRecord, createLogger, createPool, migrate, serviceMigrations } from "../src/index.ts";
 import { advance, judge, type SequenceState } from "../src/sequence-rule.ts";
 import { moveOffset } from "../src/store/offsets.ts";
@@ -53,12 +54,6 @@ describe("the rule, as a table", () => {
 let pool: pg.Pool;
 let schema: string;
 let applier: BatchApplier;
-const noBroker = {
-  ensureTopic: async () => {},
-  partitionOffsets: async () => [{ partition: 0, low: "0", high: "0" }],
-  offsetsAt: async () => [{ partition: 0, offset: "0" }],
-  close: async () => {},
-};
 
 beforeAll(async () => {
   schema = uniqueName("seqrule");

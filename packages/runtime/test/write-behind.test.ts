@@ -11,17 +11,12 @@ import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { usersService } from "../../../services/users/src/index.ts";
 import { databaseUrl, uniqueName } from "../../../test/support/env.ts";
 import { aggregate } from "../../../test/support/events.ts";
+import { noBroker } from "../../../test/support/projection-spec.ts";
 import { BatchApplier, type ConsumedRecord, createLogger, createPool, migrate, serviceMigrations, type TopicPartition } from "../src/index.ts";
 import { moveOffset, offsetOf } from "../src/store/offsets.ts";
 
 let pool: pg.Pool;
 let schema: string;
-const noBroker = {
-  ensureTopic: async () => {},
-  partitionOffsets: async () => [{ partition: 0, low: "0", high: "0" }],
-  offsetsAt: async () => [{ partition: 0, offset: "0" }],
-  close: async () => {},
-};
 
 beforeAll(async () => {
   schema = uniqueName("wbehind");
