@@ -2,8 +2,8 @@
 // (a window): rows, aggregate sequences and offsets are folded in memory and written when the window is
 // flushed, so a row changed by many events is loaded and written once per flush instead of once per
 // batch. Records are released after each batch; the window holds rows, bounded by configuration. A
-// set-based reaction runs inside the window's transaction when its event comes (after writing the held
-// rows of the tables it touches). Exactly-once is unchanged: the flush commits the rows, the sequences
+// set-based reaction runs inside the window's transaction, deferred until its tables are read again or
+// the flush (fold.ts). Exactly-once is unchanged: the flush commits the rows, the sequences
 // and the offset of every partition folded since the last flush together, after comparing each offset
 // (and its version) with what it was when the partition entered the window. If anyone wrote the
 // partition meanwhile (another member after a rebalance, a rebuild switch, an operator), the transaction
