@@ -1,4 +1,4 @@
-# infra/lib.sh - sourced by run-all.sh and test.sh: the set-up both commands share.
+# infra/lib.sh - sourced by run-all.sh, test.sh and bench.sh: the set-up those commands share.
 # ensure_deps     npm ci when node_modules is missing or older than the lock file
 # ensure_kafka    KAFKA_BROKERS given: use it; else start infra/kafka.sh's broker. Sets OWN_KAFKA=1 only when
 #                 this call started it, so the caller stops what it started and nothing else.
