@@ -131,8 +131,18 @@ export async function waitForPositions(db: pg.Pool | pg.Client, projection: stri
     });
     if (done) return;
     if (Date.now() > deadline) {
+      // What the projector's database sessions are doing (idle in a transaction, waiting for a lock): a stall's first clue.
+      const sessions = await db
+        .query(
+          `SELECT state, wait_event_type AS "waitType", wait_event AS "wait", round(extract(epoch FROM now() - xact_start)) AS "xactSeconds", left(query, 120) AS query
+           FROM pg_stat_activity WHERE application_name = left('projector:' || current_schema(), 63)`,
+        )
+        .then(
+          (r) => r.rows,
+          (err: Error) => err.message,
+        );
       throw new Error(
-        `projection ${projection} did not reach ${positions.map(formatPosition).slice(-3).join(", ")} within ${timeoutMs} ms; at ${JSON.stringify(rows)}`,
+        `projection ${projection} did not reach ${positions.map(formatPosition).slice(-3).join(", ")} within ${timeoutMs} ms; at ${JSON.stringify(rows)}; projector sessions ${JSON.stringify(sessions)}`,
       );
     }
     await new Promise((r) => setTimeout(r, 50));

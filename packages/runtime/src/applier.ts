@@ -3,8 +3,8 @@
 // nothing twice. The offsets row is locked (FOR UPDATE): two members briefly owning the same partition
 // during a rebalance serialise here, and the second sees the advanced offset and skips. While a partition
 // catches up, its batches are applied in a write-behind window instead (write-behind.ts): many batches
-// per transaction, each row written once per flush; a record to park or a failure flushes (or drops) the
-// window first and takes the one-batch transaction.
+// per transaction, each row written once per flush, a full window committed while the next one folds; a
+// record to park or a failure flushes (or drops) the window first and takes the one-batch transaction.
 import { type EventCatalog, type EventEnvelope, HEADER } from "@idp/events";
 import type pg from "pg";
 import type { Logger } from "pino";
@@ -87,7 +87,9 @@ export class BatchApplier {
   /** Partitions whose last attempt failed in SQL without a culprit: retry one savepoint per event. */
   private readonly isolate = new Set<string>();
   private readonly handled: Set<string>;
-  private readonly window: WriteBehindWindow | undefined;
+  private window: WriteBehindWindow | undefined;
+  /** The commit of the window before the current one, while it runs (never rejects: its failure is handled). */
+  private committing: Promise<void> | undefined;
   /** Batches and flushes that use the window run one at a time, in call order. */
   private windowQueue: Promise<unknown> = Promise.resolve();
   private readonly flushTimer: NodeJS.Timeout | undefined;
@@ -104,7 +106,8 @@ export class BatchApplier {
       // A window whose partitions got no further batch (the fetch came back empty) is flushed by age.
       this.flushTimer = setInterval(
         () => {
-          if (this.window?.due(BigInt(Number.MAX_SAFE_INTEGER))) this.flush().catch((err) => opts.logger.warn({ err }, "write-behind flush failed"));
+          if (this.window?.due(BigInt(Number.MAX_SAFE_INTEGER)))
+            this.inWindowOrder(() => this.flushWindow(true)).catch((err) => opts.logger.warn({ err }, "write-behind flush failed"));
         },
         Math.max(10, Math.floor(wb.maxDelayMs / 4)),
       );
@@ -121,6 +124,7 @@ export class BatchApplier {
   async close(): Promise<void> {
     clearInterval(this.flushTimer);
     await this.flush();
+    await this.committing;
   }
 
   /** Where each assigned partition starts: the stored offset, or the earliest retained offset if new. */
@@ -139,6 +143,7 @@ export class BatchApplier {
     const w = this.window;
     try {
       const behind = w !== undefined && !this.isolate.has(tpKey) && (!w.isEmpty() || lagAfter(batch) >= BigInt(w.options.minLag));
+      if (!behind) await this.committing; // its rows and offsets first
       const result = behind ? await this.inWindowOrder(() => this.applyBehind(batch, tpKey)) : await this.applyNow(batch, tpKey);
       if (result.kind === "done") this.attempts.forget(batch.records);
       return result;
@@ -170,6 +175,10 @@ export class BatchApplier {
   /** Folds the batch into the window, flushing when due; a batch the window cannot take flushes it and applies alone. */
   private async applyBehind(batch: RecordBatch, tpKey: string): Promise<ApplyResult> {
     const w = this.window as WriteBehindWindow;
+    if (w.failure !== undefined) {
+      await this.discardWindow(); // folded over a window that did not commit
+      throw w.failure;
+    }
     let folded: ApplyResult | undefined;
     try {
       folded = await this.fold(w, batch, tpKey);
@@ -182,9 +191,10 @@ export class BatchApplier {
       await this.flushWindow(); // earlier records first: stream order
       return this.applyNow(batch, tpKey);
     }
+    const lag = lagAfter(batch);
     if (w.isEmpty())
       await w.discard(); // nothing folded: no transaction left idle
-    else if (w.due(lagAfter(batch))) await this.flushWindow();
+    else if (w.due(lag)) await this.flushWindow(lag >= BigInt(w.options.minLag)); // caught up: wait for the commit
     return folded;
   }
 
@@ -192,7 +202,7 @@ export class BatchApplier {
   private async fold(w: WriteBehindWindow, batch: RecordBatch, tpKey: string): Promise<ApplyResult | undefined> {
     const { pool, projection } = this.opts;
     const db = await w.connection(pool);
-    const entered = w.partitions.get(tpKey);
+    const entered = w.entry(tpKey);
     // Outside the window's transaction: a partition seen for the first time gets its offsets row committed at once.
     const stored = entered?.stored ?? (await storedPosition(pool, projection.name, batch, () => this.earliest(batch)));
     const next = entered ? BigInt(entered.to) : stored.next;
@@ -203,7 +213,7 @@ export class BatchApplier {
     const { decoded, aggregates } = this.decode(records, stats);
     if (decoded.some((p) => !p.event)) return undefined;
 
-    const unknown = new Map([...aggregates].filter(([k]) => !w.sequences.has(k)));
+    const unknown = new Map([...aggregates].filter(([k]) => w.sequence(k) === undefined));
     const { sequences, parkedAggregates } = await loadAggregateStates(db, projection.name, unknown);
     if (parkedAggregates.size > 0) return undefined;
     for (const [k, ref] of unknown) w.sequences.set(k, { ref, state: sequences.get(k), dirty: false });
@@ -212,7 +222,7 @@ export class BatchApplier {
     const toApply: ProjectedEvent[] = [];
     for (const { record, event, aggregate } of decoded) {
       const agg = aggregate as string;
-      const current = advanced.get(agg) ?? w.sequences.get(agg)?.state;
+      const current = advanced.get(agg) ?? w.sequence(agg)?.state;
       const verdict = judge(current, event as ProjectedEvent);
       if (verdict.kind === "duplicate") {
         stats.duplicates++;
@@ -225,7 +235,7 @@ export class BatchApplier {
     await w.rows.apply(db, projection, toApply, stats);
 
     for (const [k, state] of advanced) {
-      const s = w.sequences.get(k);
+      const s = w.sequence(k);
       if (s) Object.assign(s, { state, dirty: true });
     }
     const nextOffset = (BigInt((batch.records.at(-1) as ConsumedRecord).offset) + 1n).toString();
@@ -234,44 +244,78 @@ export class BatchApplier {
     return { kind: "done", nextOffset, stats };
   }
 
-  private async flushWindow(): Promise<void> {
+  /**
+   * Commits the window and puts a new one in its place, which folds over it meanwhile. In the
+   * background, the caller goes on at once (one commit runs at a time); otherwise it waits, and a failure
+   * is thrown. A failed commit reads its partitions again and drops the window that followed it.
+   */
+  private async flushWindow(background = false): Promise<void> {
+    await this.committing;
     const w = this.window;
     if (!w) return;
+    if (w.failure !== undefined) {
+      await this.discardWindow();
+      throw w.failure;
+    }
+    if (w.isEmpty()) return w.discard();
     const parts = [...w.partitions.values()];
     const held = w.held();
     const events = parts.reduce((n, p) => n + p.applied, 0);
     const t0 = performance.now();
-    try {
-      await w.flush(this.opts.pool, this.opts.projection.name, (tp) => this.earliest(tp));
-      if (parts.length) {
+    w.seal();
+    const committed = w.flush(this.opts.pool, this.opts.projection.name, (tp) => this.earliest(tp));
+    const view = w.committing(committed);
+    this.window = new WriteBehindWindow(w.options, view);
+    // The window folding over this one (the same, or one put in its place when that was dropped).
+    const follower = () => (this.window?.predecessor === view ? this.window : undefined);
+    const settled = committed.then(
+      () => {
+        follower()?.predecessorCommitted();
         const seconds = (performance.now() - t0) / 1000;
-        this.opts.onWindow?.({ held: 0, flushedSeconds: seconds });
+        this.opts.onWindow?.({ held: this.window?.held() ?? 0, flushedSeconds: seconds });
         this.opts.logger.info({ events, rows: held, partitions: parts.length, ms: Math.round(seconds * 1000) }, "write-behind window committed");
-      }
-    } catch (err) {
-      this.opts.onWindow?.({ held: 0 });
-      this.rewind(parts);
-      // A write that fails for the data itself: those partitions find the culprit batch by batch, event by event.
-      if (classifyError(err) !== "transient") for (const p of parts) this.isolate.add(`${p.tp.topic}/${p.tp.partition}`);
-      throw err;
+        for (const p of parts) this.opts.onCommitted?.(p.tp, p.to);
+      },
+      (err) => {
+        const f = follower();
+        if (f) f.failure = err;
+        this.opts.onWindow?.({ held: 0 });
+        this.rewind(parts.map((p) => ({ tp: p.tp, offset: p.stored.next })));
+        // A write that fails for the data itself: those partitions find the culprit batch by batch, event by event.
+        if (classifyError(err) !== "transient") for (const p of parts) this.isolate.add(`${p.tp.topic}/${p.tp.partition}`);
+        throw err;
+      },
+    );
+    if (!background) {
+      this.committing = settled.catch(() => {});
+      await settled.catch((err) => {
+        this.window = new WriteBehindWindow(w.options); // nothing was folded over it meanwhile: the caller waited
+        throw err;
+      });
+      return;
     }
-    for (const p of parts) this.opts.onCommitted?.(p.tp, p.to);
+    this.committing = settled.then(
+      () => {},
+      (err) => this.opts.logger.warn({ err }, "write-behind window failed to commit: reading its partitions again"),
+    );
   }
 
   /** Drops the window: its partitions are read again from their stored offsets, as after a crash. */
   private async discardWindow(): Promise<void> {
     const w = this.window;
     if (!w) return;
-    const parts = [...w.partitions.values()];
+    const targets = w.rewindTargets();
     await w.discard();
+    // A predecessor still committing stays the base of the window after this one.
+    this.window = new WriteBehindWindow(w.options, w.failure === undefined ? w.predecessor : undefined);
     this.opts.onWindow?.({ held: 0 });
-    this.rewind(parts);
+    this.rewind(targets);
   }
 
-  private rewind(parts: { tp: TopicPartition; stored: { next: bigint } }[]): void {
-    for (const p of parts) {
-      this.opts.logger.warn({ topic: p.tp.topic, partition: p.tp.partition, offset: p.stored.next.toString() }, "write-behind window dropped: reading again");
-      this.opts.rewind?.(p.tp, p.stored.next.toString());
+  private rewind(targets: { tp: TopicPartition; offset: bigint }[]): void {
+    for (const { tp, offset } of targets) {
+      this.opts.logger.warn({ topic: tp.topic, partition: tp.partition, offset: offset.toString() }, "write-behind window dropped: reading again");
+      this.opts.rewind?.(tp, offset.toString());
     }
   }
 

@@ -1,13 +1,14 @@
 // Applies decoded events to the read model with few round trips: the rows the events touch are loaded in
 // one query per table, the events folded over them in memory (pure reducers, in event order), and the
-// final rows written with one DELETE and one UPSERT per table. Before a set-based SQL reaction, the rows
-// of the tables it touches are written and let go (all tables, unless it declared which), so the order of
-// all effects equals sequential apply; rows of other tables stay pending. The rows live in a RowCache:
-// one per batch, or, with write-behind, one per window of many batches (write-behind.ts).
+// final rows written with one DELETE and one UPSERT per table. A set-based SQL reaction is deferred: the
+// rows held of the tables it touches (all tables, unless it declared which) are set aside with it, and
+// both are written, in stream order, before anything reads those tables again or at the write, so the
+// order of all effects equals sequential apply. The rows live in a RowCache: one per batch, or, with
+// write-behind, one per window of many batches (write-behind.ts).
 
 import type { BaseRow, Table } from "./columns.ts";
 import type { Queryable } from "./db/pool.ts";
-import type { FoldContext, KeyValues, ProjectedEvent, Projection, RowHandler, RowRef } from "./projection.ts";
+import type { FoldContext, KeyValues, ProjectedEvent, Projection, RowHandler, RowRef, SqlStatement } from "./projection.ts";
 
 /** A reducer (or key function) threw for this event: a deterministic failure of that one event. */
 export class EventApplyError extends Error {
@@ -44,7 +45,7 @@ function tableSql(t: Table): TableSql {
     remove: `DELETE FROM ${name} t USING jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) WHERE ${keyJoin("k")}`,
     upsert:
       `INSERT INTO ${name} (${cols.map(quoteIdent).join(", ")}) ` +
-      `SELECT ${cols.map(quoteIdent).join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${recordDef(cols)}) ` +
+      `SELECT ${cols.map(quoteIdent).join(", ")} FROM json_to_recordset($1::json) AS r(${recordDef(cols)}) ` +
       `ON CONFLICT (${t.key.map(quoteIdent).join(", ")}) DO ` +
       (nonKey.length ? `UPDATE SET ${nonKey.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(", ")}` : "NOTHING"),
   };
@@ -74,6 +75,27 @@ export interface FoldStats {
   statements: number;
 }
 
+/** A reaction waiting to run, with the rows it must see written first. */
+interface DeferredReaction {
+  rows: [Table, Map<string, Slot>][];
+  statements: SqlStatement[];
+  /** Table names; undefined: it did not declare them (every table). */
+  touches: readonly string[] | undefined;
+}
+
+/**
+ * The rows of a write-behind window whose transaction is still committing: a later window folds over
+ * them instead of reading the database, where they are not visible yet.
+ */
+export interface CommittingRows {
+  /** Its row under this key, when it holds one (row undefined: known to be absent). */
+  held(table: Table, key: string): { row: BaseRow | undefined } | undefined;
+  /** Whether its transaction changed rows of the table beyond those it holds (a reaction did). */
+  changedBeyondHeld(table: Table): boolean;
+  /** Settles when its transaction committed; rejects when it did not. */
+  readonly committed: Promise<void>;
+}
+
 function rowStep(h: RowHandler, event: ProjectedEvent): Step {
   try {
     const keyValues = h.key(event);
@@ -90,6 +112,8 @@ export async function applyEvents(db: Queryable, projection: Projection, events:
   await rows.write(db, stats);
   return stats;
 }
+
+const touchesTable = (touches: readonly string[] | undefined, table: Table) => touches === undefined || touches.includes(table.name);
 
 /** Holds a reaction to the tables it declared: a statement naming another table could reorder effects. */
 function assertTouchesOnly(sql: string, touches: readonly string[]): void {
@@ -110,14 +134,19 @@ export class RowCache {
   private readonly slots = new Map<Table, Map<string, Slot>>();
   /** Slots wanted since the last load, per table. */
   private readonly unloaded = new Map<Table, Slot[]>();
-  /** Rows held (loaded, absent or changed). */
+  private deferred: DeferredReaction[] = [];
+  /** Tables a reaction has touched so far ("all": one did not declare them). */
+  private reacted: Set<string> | "all" = new Set();
+  /** Rows held (loaded, absent or changed), including those set aside with deferred reactions. */
   size = 0;
+  /** The window still committing before this one (write-behind); its rows come before the database's. */
+  predecessor: CommittingRows | undefined;
 
   /**
    * Applies events in stream order: row events are folded over the rows held (loading those not held
-   * yet); before a set-based reaction, the pending folds are done and the rows of the tables it touches
-   * (all, if it did not declare them) are written and let go, so it sees and changes them as sequential
-   * apply would, and later events load them again. Rows of other tables stay held.
+   * yet); a set-based reaction takes the held rows of the tables it touches (all, if it did not declare
+   * them) with it and waits (deferred): later events that need those tables run it first, after writing
+   * its rows, so it sees and changes them as sequential apply would. Rows of other tables stay held.
    */
   async apply(db: Queryable, projection: Projection, events: readonly ProjectedEvent[], stats: FoldStats): Promise<void> {
     let steps: Step[] = [];
@@ -136,12 +165,8 @@ export class RowCache {
         await this.fold(db, steps, stats);
         steps = [];
         const { touches } = handler;
-        await this.writeTables(db, touches ? (t) => touches.includes(t.name) : () => true, stats);
-        for (const s of statements) {
-          if (touches) assertTouchesOnly(s.text, touches);
-          await db.query(s.text, s.values as unknown[]);
-          stats.statements++;
-        }
+        if (touches) for (const s of statements) assertTouchesOnly(s.text, touches);
+        this.defer(touches, statements);
       }
     }
     await this.fold(db, steps, stats);
@@ -153,6 +178,7 @@ export class RowCache {
       this.want(s.handler.table, s.keyValues, s.key);
       for (const ref of s.reads) this.want(ref.table as unknown as Table, ref.key);
     }
+    if ([...this.unloaded.keys()].some((t) => this.deferred.some((d) => touchesTable(d.touches, t)))) await this.runDeferred(db, stats);
     await this.load(db, stats);
     for (const s of steps) {
       const slot = this.slots.get(s.handler.table)?.get(s.key) as Slot;
@@ -171,15 +197,43 @@ export class RowCache {
     }
   }
 
-  /** Writes the changed rows; the cache is empty afterwards. */
+  /** Runs the deferred reactions, then writes the changed rows; the cache is empty afterwards. */
   async write(db: Queryable, stats: FoldStats): Promise<void> {
-    await this.writeTables(db, () => true, stats);
+    await this.runDeferred(db, stats);
+    await this.writeRows(db, [...this.slots], stats);
+    this.slots.clear();
   }
 
-  /** Writes the changed rows of the chosen tables and lets go of all their rows. */
-  private async writeTables(db: Queryable, chosen: (t: Table) => boolean, stats: FoldStats): Promise<void> {
+  /** Sets a reaction aside with the held rows of the tables it touches (they are let go). */
+  private defer(touches: readonly string[] | undefined, statements: SqlStatement[]): void {
+    const rows: DeferredReaction["rows"] = [];
     for (const [table, bucket] of this.slots) {
-      if (!chosen(table)) continue;
+      if (!touchesTable(touches, table)) continue;
+      rows.push([table, bucket]);
+      this.slots.delete(table);
+      this.unloaded.delete(table);
+    }
+    this.deferred.push({ rows, statements, touches });
+    if (touches === undefined) this.reacted = "all";
+    else if (this.reacted !== "all") for (const t of touches) this.reacted.add(t);
+  }
+
+  /** Deferred reactions in stream order, each after writing the rows it took. A later window writes nothing before its predecessor committed. */
+  private async runDeferred(db: Queryable, stats: FoldStats): Promise<void> {
+    if (this.deferred.length === 0) return;
+    await this.committedPredecessor();
+    for (const d of this.deferred.splice(0)) {
+      await this.writeRows(db, d.rows, stats);
+      for (const s of d.statements) {
+        await db.query(s.text, s.values as unknown[]);
+        stats.statements++;
+      }
+    }
+  }
+
+  /** Writes the changed rows of these tables (held rows are no longer counted). */
+  private async writeRows(db: Queryable, buckets: readonly [Table, Map<string, Slot>][], stats: FoldStats): Promise<void> {
+    for (const [table, bucket] of buckets) {
       const removed: Record<string, unknown>[] = [];
       const written: BaseRow[] = [];
       for (const slot of bucket.values()) {
@@ -199,13 +253,34 @@ export class RowCache {
         stats.statements++;
       }
       this.size -= bucket.size;
-      this.slots.delete(table);
     }
+  }
+
+  /** Waits for the predecessor's commit; the database is then the truth. */
+  private async committedPredecessor(): Promise<void> {
+    if (!this.predecessor) return;
+    await this.predecessor.committed;
+    this.predecessor = undefined;
+  }
+
+  /** What a later window folds over while this one's transaction commits (see CommittingRows). */
+  committing(committed: Promise<void>): CommittingRows {
+    const slots = new Map(this.slots);
+    const reacted = this.reacted === "all" ? "all" : new Set(this.reacted);
+    return {
+      held: (table, key) => {
+        const slot = slots.get(table)?.get(key);
+        return slot && (slot.loaded || slot.dirty) ? { row: slot.row } : undefined;
+      },
+      changedBeyondHeld: (table) => reacted === "all" || reacted.has(table.name),
+      committed,
+    };
   }
 
   clear(): void {
     this.slots.clear();
     this.unloaded.clear();
+    this.deferred = [];
     this.size = 0;
   }
 
@@ -216,9 +291,12 @@ export class RowCache {
       this.slots.set(table, bucket);
     }
     if (bucket.has(key)) return;
-    const slot: Slot = { keyValues, row: undefined, loaded: false, dirty: false, deleted: false };
+    // Not for a table a reaction of this cache touched: the predecessor's rows precede that reaction.
+    const inherited = this.reacted === "all" || this.reacted.has(table.name) ? undefined : this.predecessor?.held(table, key);
+    const slot: Slot = { keyValues, row: inherited?.row, loaded: inherited !== undefined, dirty: false, deleted: false };
     bucket.set(key, slot);
     this.size++;
+    if (inherited) return;
     // Only the rows new since the last load are loaded: a window holds many more than a batch touches.
     const unloaded = this.unloaded.get(table);
     if (unloaded) unloaded.push(slot);
@@ -230,6 +308,8 @@ export class RowCache {
       this.unloaded.delete(table);
       const bucket = this.slots.get(table);
       if (!bucket) continue;
+      // What the committing window changed there beyond its rows is visible once it committed.
+      if (this.predecessor?.changedBeyondHeld(table)) await this.committedPredecessor();
       const { rows } = await db.query(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]);
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
@@ -242,7 +322,7 @@ export class RowCache {
 }
 
 /**
- * Rows as the JSON jsonb_to_recordset reads. A Buffer (a bytea column) becomes PostgreSQL's hex text form
+ * Rows as the JSON json_to_recordset reads (the upsert: cheaper than jsonb's for whole rows, measured). A Buffer (a bytea column) becomes PostgreSQL's hex text form
  * (`\x…`), which the record's bytea column parses back; JSON.stringify alone would write `{type, data}`.
  */
 const rowsJson = (rows: readonly BaseRow[]) =>

@@ -56,10 +56,10 @@ export interface SqlStatement {
 }
 
 /**
- * A set-based reaction (e.g. "org removed → delete the org's rows"). It ends the current fold segment,
- * unless it names the tables it touches and the segment neither writes nor reads any of them: then it
- * runs at once and the segment goes on (the segment's rows are loaded and written after it, as
- * sequential apply would see them).
+ * A set-based reaction (e.g. "org removed → delete the org's rows"). The fold defers it with the rows it
+ * holds of the tables it touches (all tables, unless it names them) and runs it, after writing those rows,
+ * before anything reads those tables again: sequential apply's order, with rows of other tables still
+ * folded in memory across it.
  */
 export interface SqlHandler {
   readonly kind: "sql";

@@ -2,15 +2,19 @@
 // (a window): rows, aggregate sequences and offsets are folded in memory and written when the window is
 // flushed, so a row changed by many events is loaded and written once per flush instead of once per
 // batch. Records are released after each batch; the window holds rows, bounded by configuration. A
-// set-based reaction runs inside the window's transaction when its event comes (after writing the held
-// rows of the tables it touches). Exactly-once is unchanged: the flush commits the rows, the sequences
+// set-based reaction runs inside the window's transaction, deferred until its tables are read again or
+// the flush (fold.ts). Exactly-once is unchanged: the flush commits the rows, the sequences
 // and the offset of every partition folded since the last flush together, after comparing each offset
 // (and its version) with what it was when the partition entered the window. If anyone wrote the
 // partition meanwhile (another member after a rebalance, a rebuild switch, an operator), the transaction
 // rolls back and the window's partitions are read again from their stored offsets, as after a crash.
+// A window that is full or old commits in the background: the next window folds over its rows, aggregate
+// states and offsets meanwhile (reading the database only for what it did not change) and writes nothing
+// before it committed; if it fails, the next window is dropped with it.
+import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { OffsetConflictError } from "./failures.ts";
-import { type FoldStats, RowCache } from "./fold.ts";
+import { type CommittingRows, type FoldStats, RowCache } from "./fold.ts";
 import type { TopicPartition } from "./kafka/port.ts";
 import type { SequenceState } from "./sequence-rule.ts";
 import { type BatchFacts, mergeFacts, saveBatchFacts } from "./store/instance-partitions.ts";
@@ -36,9 +40,19 @@ export interface WindowPartition {
   to: string;
   applied: number;
   facts: BatchFacts | undefined;
+  /** The offsets row's version once this window committed. */
+  nextVersion?: string;
 }
 
-interface WindowSequence {
+/** A window whose transaction is committing, as the window after it sees it. */
+export interface CommittingWindow {
+  rows: CommittingRows;
+  sequences: ReadonlyMap<string, WindowSequence>;
+  partitions: ReadonlyMap<string, WindowPartition>;
+  committed: Promise<void>;
+}
+
+export interface WindowSequence {
   ref: AggregateRef;
   /** Undefined: nothing of the aggregate is applied. */
   state: SequenceState | undefined;
@@ -55,9 +69,58 @@ export class WriteBehindWindow {
   private client: pg.PoolClient | undefined;
 
   readonly options: WriteBehindOptions;
+  /** The window before this one while it commits. */
+  predecessor: CommittingWindow | undefined;
+  /** The predecessor's commit failed: everything here was folded over rows that never were. */
+  failure: unknown;
 
-  constructor(options: WriteBehindOptions) {
+  constructor(options: WriteBehindOptions, predecessor?: CommittingWindow) {
     this.options = options;
+    this.predecessor = predecessor;
+    this.rows.predecessor = predecessor?.rows;
+  }
+
+  /** How far a partition is folded: here, or in the committing predecessor (it starts where that one ends). */
+  entry(key: string): Pick<WindowPartition, "tp" | "stored" | "to"> | undefined {
+    const own = this.partitions.get(key);
+    if (own) return own;
+    const p = this.predecessor?.partitions.get(key);
+    return p && { tp: p.tp, stored: { next: BigInt(p.to), version: p.nextVersion as string }, to: p.to };
+  }
+
+  /** An aggregate's applied state: here, or taken over from the committing predecessor; undefined when unknown to both. */
+  sequence(key: string): WindowSequence | undefined {
+    const own = this.sequences.get(key);
+    if (own) return own;
+    const p = this.predecessor?.sequences.get(key);
+    if (!p) return undefined;
+    const s = { ref: p.ref, state: p.state, dirty: false };
+    this.sequences.set(key, s);
+    return s;
+  }
+
+  /** Where to read each partition again when this window is dropped: before the predecessor's records too if that failed. */
+  rewindTargets(): { tp: TopicPartition; offset: bigint }[] {
+    return [...this.partitions].map(([key, p]) => {
+      const before = this.failure === undefined ? undefined : this.predecessor?.partitions.get(key);
+      return { tp: p.tp, offset: (before ?? p).stored.next };
+    });
+  }
+
+  /** The predecessor committed: the database now holds what it held. */
+  predecessorCommitted(): void {
+    this.predecessor = undefined;
+    this.rows.predecessor = undefined;
+  }
+
+  /** Fixes the versions the offsets rows get from this window's commit (before flush: the next window compares with them). */
+  seal(): void {
+    for (const p of this.partitions.values()) p.nextVersion = randomUUID();
+  }
+
+  /** What the next window sees while this one commits (after seal). */
+  committing(committed: Promise<void>): CommittingWindow {
+    return { rows: this.rows.committing(committed), sequences: this.sequences, partitions: this.partitions, committed };
   }
 
   isEmpty(): boolean {
@@ -79,10 +142,10 @@ export class WriteBehindWindow {
     this.since ??= Date.now();
   }
 
-  /** Whether to flush now: full, old enough, or the batch just folded left its partition caught up. */
+  /** Whether to flush now: full, old enough, the batch just folded left its partition caught up, or it must be dropped. */
   due(lagAfter: bigint, now = Date.now()): boolean {
     const { maxRows, maxDelayMs, minLag } = this.options;
-    return this.held() >= maxRows || (this.since !== undefined && now - this.since >= maxDelayMs) || lagAfter < BigInt(minLag);
+    return this.failure !== undefined || this.held() >= maxRows || (this.since !== undefined && now - this.since >= maxDelayMs) || lagAfter < BigInt(minLag);
   }
 
   /** The window's transaction (begun on first use): every read and write of the window goes through it. */
@@ -101,8 +164,14 @@ export class WriteBehindWindow {
 
   /** Rolls the window's transaction back and forgets everything it held. */
   async discard(): Promise<void> {
-    const client = this.client;
+    await this.rollback();
     this.clear();
+  }
+
+  /** Ends the transaction without a trace; what the window held stays readable (for the window after it). */
+  private async rollback(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
     if (!client) return;
     const broken = await client.query("ROLLBACK").then(
       () => false,
@@ -122,11 +191,17 @@ export class WriteBehindWindow {
   /**
    * Commits the window: offsets locked in a fixed order and compared first (OffsetConflictError when
    * anyone wrote a partition since it entered), then rows, sequences, offsets and what was learned about
-   * each partition. The window is empty afterwards, committed or rolled back.
+   * each partition. Committed or rolled back, the window is done with (what it held stays readable for
+   * the window after it, which lets go of it).
    */
   async flush(pool: pg.Pool, projection: string, earliest: (tp: TopicPartition) => Promise<string>): Promise<void> {
     if (this.isEmpty()) return this.discard();
     const db = await this.connection(pool);
+    if (this.predecessor)
+      await this.predecessor.committed.catch(async (err) => {
+        await this.rollback();
+        throw err;
+      });
     const stats: FoldStats = { statements: 0 };
     const parts = [...this.partitions.values()].sort((a, b) => a.tp.topic.localeCompare(b.tp.topic) || a.tp.partition - b.tp.partition);
     try {
@@ -144,15 +219,15 @@ export class WriteBehindWindow {
         dirty.map((s) => ({ ...s.ref, state: s.state as SequenceState })),
       );
       for (const p of parts) {
-        await advanceOffset(db, projection, p.tp, { from: p.stored.next.toString(), to: p.to, applied: p.applied });
+        await advanceOffset(db, projection, p.tp, { from: p.stored.next.toString(), to: p.to, applied: p.applied, newVersion: p.nextVersion });
         await saveBatchFacts(db, projection, p.facts);
       }
       await db.query("COMMIT");
     } catch (err) {
-      await this.discard();
+      await this.rollback();
       throw err;
     }
-    this.clear();
+    this.client = undefined;
     db.release();
   }
 }

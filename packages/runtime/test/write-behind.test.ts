@@ -1,7 +1,8 @@
 // Write-behind (src/write-behind.ts) through the BatchApplier against real PostgreSQL: batches of a
 // partition that is catching up are folded and written together; nothing is visible or committed before
 // the flush; a partition written by someone else meanwhile makes the flush write nothing and rewind; a
-// record to park and a write the database refuses leave the window and take the one-batch path.
+// record to park and a write the database refuses leave the window and take the one-batch path; a full
+// window commits while the next one folds over it, and a failed commit drops both.
 // (The determinism specs of every service compare catching up through the window with live processing.)
 
 import * as ev from "@idp/events";
@@ -38,18 +39,22 @@ beforeEach((ctx) => {
   committed = [];
   rewound = [];
   next = 0;
-  applier = new BatchApplier({
+  applier = newApplier(10_000);
+});
+
+/** An applier whose window holds up to maxRows rows and aggregate states. */
+const newApplier = (maxRows: number) =>
+  new BatchApplier({
     pool,
     projection: usersService.projection,
     catalog: usersService.catalog,
     admin: noBroker,
     logger: createLogger("wbehind", "silent"),
     maxAttempts: 1,
-    writeBehind: { maxRows: 10_000, maxDelayMs: 60_000, minLag: 100 },
+    writeBehind: { maxRows, maxDelayMs: 60_000, minLag: 100 },
     onCommitted: (tp: TopicPartition, to: string) => committed.push([`${tp.topic}/${tp.partition}`, to]),
     rewind: (tp: TopicPartition, to: string) => rewound.push([`${tp.topic}/${tp.partition}`, to]),
   });
-});
 
 type Wire = Omit<ConsumedRecord, "topic" | "partition" | "offset">;
 const wire = (e: EventToPublish): Wire => {
@@ -173,4 +178,52 @@ it("runs a set-based reaction inside the window, in stream order, and commits it
   await deliver([wire(u1(ev.userUsernameChanged, { userName: "too-late" }))], 0);
   expect(await usernames("wb5")).toEqual([{ id: "u2", username: "o2-user-2", sequence: 2 }]);
   expect(await stored()).toBe("6");
+});
+
+it("folds the next window over a full one while that one commits, and commits them in order", async () => {
+  applier = newApplier(5); // a user: its row, its aggregate state and the org rows its login names read; a second fills the window
+  const a = aggregate("wb6", "a", "o");
+  const b = aggregate("wb6", "b", "o");
+  await deliver([wire(a(ev.userHumanAdded, human("f1")))], 500);
+  await deliver([wire(b(ev.userHumanAdded, human("g1")))], 400); // full: commits in the background
+  // The next window reads a's row and state from the committing one, not from the database.
+  await deliver([wire(a(ev.userUsernameChanged, { userName: "f2" }))], 300);
+  await applier.flush();
+  expect(await usernames("wb6")).toEqual([
+    { id: "a", username: "f2", sequence: 2 },
+    { id: "b", username: "g1", sequence: 1 },
+  ]);
+  expect(committed).toEqual([
+    [`${topic}/0`, "2"],
+    [`${topic}/0`, "3"],
+  ]);
+  expect(await stored()).toBe("3");
+  expect(rewound).toEqual([]);
+});
+
+it("drops the window folded over one whose commit failed, and reads both again from where the first began", async () => {
+  applier = newApplier(5);
+  const a = aggregate("wb7", "a", "o");
+  const b = aggregate("wb7", "b", "o");
+  const records = [wire(a(ev.userHumanAdded, human("h1"))), wire(b(ev.userHumanAdded, human("i1"))), wire(a(ev.userUsernameChanged, { userName: "h2" }))];
+  await deliver([records[0] as Wire], 500);
+  await moveOffset(pool, usersService.projection.name, { topic, partition: 0 }, "0"); // someone else wrote the partition
+  await deliver([records[1] as Wire], 400); // full: its commit fails in the background
+  // Folded over the failing window, or refused when its failure is already known: either way nothing lands.
+  await deliver([records[2] as Wire], 300).catch(() => {});
+  await applier.flush().catch(() => {});
+  expect(await usernames("wb7")).toEqual([]);
+  expect(await stored()).toBe("0");
+  expect(committed).toEqual([]);
+  expect(rewound.at(-1)).toEqual([`${topic}/0`, "0"]);
+  expect(rewound.every(([, offset]) => offset === "0")).toBe(true);
+  // Read again from there: applied once.
+  next = 0;
+  for (const r of records) await deliver([r], 300);
+  await applier.flush();
+  expect(await usernames("wb7")).toEqual([
+    { id: "a", username: "h2", sequence: 2 },
+    { id: "b", username: "i1", sequence: 1 },
+  ]);
+  expect(await stored()).toBe("3");
 });

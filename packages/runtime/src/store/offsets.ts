@@ -56,18 +56,19 @@ export async function storedOffset(db: Queryable, projection: string, tp: TopicP
 /**
  * Compare-and-set of a partition's next offset at the end of a batch (or a flush). False when the row is
  * no longer at `from` (a rebuild switch renamed the schema under the transaction, or an operator moved
- * it), or, given `version`, when anyone else wrote it since it was read.
+ * it), or, given `version`, when anyone else wrote it since it was read. `newVersion`: the version it
+ * gets (a later write-behind window knows it before this commits); a fresh one by default.
  */
 export async function advanceOffset(
   db: Queryable,
   projection: string,
   tp: TopicPartition,
-  move: { from: string; to: string; applied: number; version?: string },
+  move: { from: string; to: string; applied: number; version?: string; newVersion?: string },
 ): Promise<boolean> {
   const r = await db.query(
-    `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now(), version = gen_random_uuid()
+    `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now(), version = coalesce($8::uuid, gen_random_uuid())
      WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6 AND ($7::uuid IS NULL OR version = $7::uuid)`,
-    [projection, tp.topic, tp.partition, move.to, move.applied, move.from, move.version ?? null],
+    [projection, tp.topic, tp.partition, move.to, move.applied, move.from, move.version ?? null, move.newVersion ?? null],
   );
   return r.rowCount === 1;
 }
