@@ -84,23 +84,26 @@ async function killMidStream(kind: "leader" | "coordinator") {
   expect(cluster.brokers).toEqual(["127.0.0.1:28292", "127.0.0.1:28293", "127.0.0.1:28294"]); // never the shared broker
   const topic = uniqueName("t_fault_cluster");
   const a = admin as Admin;
-  await a.createTopics({
-    topics: [
-      {
-        topic,
-        // Three replicas each; leaders spread as 1,2,3,1, so that some partition with events is always
-        // led by a node other than the group coordinator (the history is the same on every run).
-        replicaAssignment: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, replicas: [0, 1, 2].map((i) => ((partition + i) % 3) + 1) })),
-        configEntries: [
-          { name: "min.insync.replicas", value: "2" },
-          { name: "retention.ms", value: "-1" },
-          { name: "retention.bytes", value: "-1" },
-        ],
-      },
-    ],
-    // kafkajs' own wait fails on KRaft's brief "unknown topic" answer; the poll below retries it.
-    waitForLeaders: false,
-  });
+  // Retried: a cluster just started may name no controller for a moment (kafkajs: "Broker -1 not found").
+  await retried(() =>
+    a.createTopics({
+      topics: [
+        {
+          topic,
+          // Three replicas each; leaders spread as 1,2,3,1, so that some partition with events is always
+          // led by a node other than the group coordinator (the history is the same on every run).
+          replicaAssignment: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, replicas: [0, 1, 2].map((i) => ((partition + i) % 3) + 1) })),
+          configEntries: [
+            { name: "min.insync.replicas", value: "2" },
+            { name: "retention.ms", value: "-1" },
+            { name: "retention.bytes", value: "-1" },
+          ],
+        },
+      ],
+      // kafkajs' own wait fails on KRaft's brief "unknown topic" answer; the poll below retries it.
+      waitForLeaders: false,
+    }),
+  );
   await until(topic, (ps) => ps.every((p) => p.leader > 0 && p.replicas.length === 3 && p.isr.length === 3), 30_000, "all replicas in sync");
   const minIsr = async () => {
     const d = await a.describeConfigs({

@@ -24,9 +24,11 @@ export async function dumpTables(spec: ProjectionSpec, prefix: string): Promise<
   );
   const out: Record<string, unknown[]> = {};
   for (const { table_name } of tables) {
-    const { rows } = await spec.pool.query(`SELECT * FROM ${table_name} WHERE instance_id LIKE $1 || '%' ORDER BY 1, 2, 3`, [prefix]);
-    // Instances are renamed per run; strip the prefix so the three runs compare equal.
-    out[table_name] = JSON.parse(JSON.stringify(rows).replaceAll(prefix, ""));
+    const { rows } = await spec.pool.query(`SELECT * FROM ${table_name} WHERE instance_id LIKE $1 || '%'`, [prefix]);
+    // Instances are renamed per run; strip the prefix so the three runs compare equal, then order by the
+    // whole row (the first columns alone can tie: two tokens of one user's method type).
+    const stripped = rows.map((row) => JSON.stringify(row).replaceAll(prefix, "")).sort();
+    out[table_name] = stripped.map((row) => JSON.parse(row));
   }
   return out;
 }

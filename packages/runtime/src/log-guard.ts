@@ -150,9 +150,11 @@ export class LogGuard {
 
   /** Stops the partition if its stored offset lies past the log's end (stored offset read first, then the end). */
   async checkEnd(tp: TopicPartition): Promise<void> {
-    const st = this.known.get(key(tp));
+    // Loaded now if unknown: an assignment that could not load it (the topic was gone for a moment) left
+    // no state, and a re-created, empty partition delivers no batch that would load it.
+    const st = this.known.get(key(tp)) ?? (await this.state(tp));
     const id = await logIdentity(this.o.pool, this.o.projection, tp);
-    if (!st || !id || st.mismatch) return;
+    if (!id || st.mismatch || !this.current(st)) return;
     const end = (await this.o.admin.partitionOffsets(tp.topic)).find((p) => p.partition === tp.partition);
     if (end && BigInt(end.high) < id.next) {
       await this.mismatch(tp, st, `stored offset ${id.next} is past the partition's end ${end.high}: the topic was re-created or the broker's data reset`);

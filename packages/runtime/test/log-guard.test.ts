@@ -96,6 +96,32 @@ describe("LogGuard", () => {
     expect(await guard.beforeBatch(batchOf(record(10, "next")))).toBeUndefined();
   });
 
+  it("a partition whose assignment could not load (topic gone) and that gets no batch is stopped once its end is seen below the stored offset", async () => {
+    const db = fakePool({ check_offset: "0", check_hash: recordHash(applied) });
+    const ends = { fail: true, high: "0" };
+    const guard = new LogGuard({
+      pool: db.pool,
+      projection: "users",
+      admin: {
+        ...admin,
+        partitionOffsets: async () => {
+          if (ends.fail) throw new Error("This server does not host this topic-partition");
+          return [{ partition: 0, low: "0", high: ends.high }];
+        },
+      },
+      logger: createLogger("log-guard-test", "silent"),
+      metrics,
+      pause: () => {},
+      resume: () => {},
+      seek: () => {},
+    });
+    await expect(guard.onAssigned([{ ...tp, offset: "10" }])).rejects.toThrow(/does not host/);
+    // The topic is back, re-created and empty: no batch will ever come; readiness sees end 0 < stored 10.
+    ends.fail = false;
+    await guard.checkEnd(tp);
+    expect((await guard.mismatches()).map((m) => m.reason)).toEqual([expect.stringMatching(/stored offset 10 is past the partition's end 0/)]);
+  });
+
   it("never resumes a partition it did not pause (an operator's pause stays)", async () => {
     const db = fakePool({ check_offset: null, check_hash: null });
     const { guard, calls } = guardOn(db.pool);

@@ -1,4 +1,7 @@
 // The one error body of every API: { code, message, details?, requestId }. Never a stack or SQL.
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance } from "fastify";
 import { z } from "zod";
 import { DomainError } from "../errors.ts";
@@ -36,8 +39,10 @@ const CODE_BY_STATUS: Record<number, string> = {
   404: "not_found",
   405: "method_not_allowed",
   406: "not_acceptable",
+  408: "request_timeout",
   413: "payload_too_large",
   415: "unsupported_media_type",
+  431: "request_header_fields_too_large",
   429: "rate_limited",
   503: "unavailable",
 };
@@ -56,6 +61,26 @@ export const errorBodySchema = z
     requestId: z.string().describe("also in the x-request-id header"),
   })
   .meta({ id: "Error" });
+
+/**
+ * What Node's HTTP parser refuses before a request exists (a request line and headers over its 16 KiB
+ * limit, a malformed request, a client too slow to send one) gets the same body, with a fresh request id,
+ * written on the socket, which is then closed.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || err.code === "EPIPE" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const requestId = randomUUID();
+  const message =
+    status === 431 ? "the request line and headers exceed 16 KiB" : status === 408 ? "the request did not arrive in time" : "malformed HTTP request";
+  const body = JSON.stringify({ code: CODE_BY_STATUS[status], message, requestId });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError & Partial<ApiError>, req, reply) => {

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { Histogram, type Registry } from "prom-client";
 import type { PositionTracker } from "../positions.ts";
 import { type AuthConfig, registerAuth } from "./auth.ts";
-import { registerErrorHandling } from "./errors.ts";
+import { answerClientError, registerErrorHandling } from "./errors.ts";
 import { type RateLimitConfig, registerRateLimit } from "./rate-limit.ts";
 import { registerReadYourWrites } from "./read-your-writes.ts";
 import { registerRequestSpans } from "./request-spans.ts";
@@ -45,6 +45,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     frameworkErrors: (err, req, reply) => {
       (reply as FastifyReply).status(400).send({ code: "invalid_argument", message: err.message, requestId: req.id });
     },
+    clientErrorHandler: answerClientError,
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
     // Per-request logs are off unless LOG_REQUESTS=true: at thousands of requests/s they dominate CPU.
