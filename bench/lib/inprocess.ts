@@ -1,12 +1,12 @@
 // The users projector wired by hand around the runtime's Projector class (as service.ts does), in this
 // process, with either Kafka adapter behind the ConsumerPort: the side-by-side client comparison.
 import {
-  type ConsumerPort,
+  createConsumer,
   createLogger,
   createMetrics,
   createPool,
+  type KafkaClient,
   KafkaJsAdmin,
-  KafkaJsConsumer,
   loadConfig,
   migrate,
   type PartitionOffsets,
@@ -15,11 +15,10 @@ import {
 } from "@idp/runtime";
 import { usersService } from "../../services/users/src/index.ts";
 import { cfg, cpuPer1k, now, ProgressProbe } from "./common.ts";
-import { PlatformaticConsumer } from "./platformatic.ts";
 import { RssSampler } from "./proc.ts";
 import { type StatementStats, startSqlTiming } from "./sql-timing.ts";
 
-export type Adapter = "kafkajs" | "platformatic";
+export type Adapter = KafkaClient;
 
 export interface InProcessResult {
   adapter: Adapter;
@@ -46,10 +45,7 @@ export async function inProcessProjector(adapter: Adapter, topic: string, ends: 
     sessionTimeoutMs: 30_000,
     logger,
   };
-  const consumer: ConsumerPort =
-    adapter === "kafkajs"
-      ? new KafkaJsConsumer(common)
-      : new PlatformaticConsumer({ ...common, maxBytes: Math.max(16 * 1024 * 1024, cfg.maxBytesPerPartition * cfg.partitions) });
+  const consumer = createConsumer(adapter, common);
   const projector = new Projector({
     projection: usersService.projection,
     catalog: usersService.catalog,

@@ -1,10 +1,10 @@
 // The stream floor: what any consumer of the topic has to do before it folds a single event. Every
-// record is fetched with the projector's client and settings (kafkajs adapter behind the port, same
+// record is fetched with the projector's client and settings (the configured adapter behind the port, same
 // concurrency and fetch size, a fresh group from offset 0) and checked and decoded exactly as the
 // applier does (`decodeRecord`); nothing is folded or written. The floor's rate adds the time the
 // PostgreSQL ceiling (step 2) took to write the final rows once: N ÷ (fetch-and-decode + final-row write).
 import { catalog } from "@idp/events";
-import { createLogger, KafkaJsConsumer, type PartitionOffsets } from "@idp/runtime";
+import { createConsumer, createLogger, loadConfig, type PartitionOffsets } from "@idp/runtime";
 import { decodeRecord } from "@idp/runtime/src/record-contract.ts";
 import { cfg, cpuPer1k, now, stamp } from "./common.ts";
 import { brokerPid, cpuMs } from "./cpu.ts";
@@ -20,7 +20,7 @@ export interface FetchDecodeResult {
 
 export async function fetchAndDecode(topic: string, ends: PartitionOffsets[]): Promise<FetchDecodeResult> {
   const total = ends.reduce((s, p) => s + Number(p.high), 0);
-  const consumer = new KafkaJsConsumer({
+  const consumer = createConsumer(loadConfig("users", 0, { ...process.env, AUTH_MODE: "dev" }).kafkaClient, {
     brokers: cfg.brokers,
     clientId: "bench-floor",
     groupId: `bench_floor_${stamp}`,

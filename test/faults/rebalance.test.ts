@@ -7,7 +7,8 @@
 import { type Position, partitionForKey } from "@idp/events";
 import { EventPublisher, type EventToPublish } from "@idp/producer";
 import { generateHistory } from "@idp/producer/src/history.ts";
-import { createPool } from "@idp/runtime";
+import { createPool, type KafkaClient } from "@idp/runtime";
+import type pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { databaseUrl, kafkaBrokers, uniqueName } from "../support/env.ts";
 import { type ServiceProcess, spawnService } from "../support/process.ts";
@@ -16,14 +17,14 @@ import { appliedEvents, expectUsersMatchReference, faultLine, relevantCount, sle
 
 const PARTITIONS = 4;
 const ENTRY = "services/users/src/main.ts";
-const schema = uniqueName("fault_rebalance");
-const pool = createPool({ connectionString: databaseUrl(), schema, max: 2 });
 const procs: ServiceProcess[] = [];
+const pools: pg.Pool[] = [];
+const schemas: string[] = [];
 
 afterAll(async () => {
   for (const p of procs) await p.kill("SIGKILL");
-  await pool.end();
-  await dropSchema(schema);
+  for (const pool of pools) await pool.end();
+  for (const schema of schemas) await dropSchema(schema);
 });
 
 interface Member {
@@ -106,10 +107,16 @@ class Trickle {
   }
 }
 
-it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing applied twice", async () => {
+/** Member A alone, B joins mid-stream, A leaves (SIGTERM) and B takes over; each on its Kafka client (unset: as configured). */
+async function scaleOutAndIn(clients: { a?: KafkaClient; b?: KafkaClient } = {}) {
+  const schema = uniqueName("fault_rebalance");
+  schemas.push(schema);
+  const pool = createPool({ connectionString: databaseUrl(), schema, max: 2 });
+  pools.push(pool);
   const topic = await createTopic("fault_rebalance", PARTITIONS);
   // Same GROUP_ID (derived from the schema), same schema, same topic for both members.
   const env = serviceEnv(topic, schema, { LOG_LEVEL: "info", PARTITIONS_CONCURRENCY: "2", WRITE_BEHIND_MIN_LAG: "0", WRITE_BEHIND_MAX_DELAY_MS: "500" });
+  const first = procs.length;
   const history = generateHistory({ seed: 4040, instances: 8, orgsPerInstance: 3, usersPerOrg: 40, eventsPerUser: 8, orgRemovalRate: 0.1, prefix: "rb-" });
   const expected = relevantCount(history);
   // Events are keyed by instance: the instances must cover every partition for both members to work.
@@ -120,14 +127,14 @@ it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing ap
   const trickle = new Trickle(publisher, history, 50, 100);
   try {
     // One member.
-    const a = startMember(env);
+    const a = startMember(clients.a ? { ...env, KAFKA_CLIENT: clients.a } : env);
     trickle.release(0.3);
     await waitForProgress(pool, 0, 60_000, "member A");
     await until("A to own every partition", () => current(a).length === PARTITIONS);
 
     // Scale out: B joins while events flow and A is applying; the group splits the partitions.
     trickle.release(0.75);
-    const b = startMember(env);
+    const b = startMember(clients.b ? { ...env, KAFKA_CLIENT: clients.b } : env);
     await until("B to be assigned partitions", () => current(b).length > 0);
     await until("A to give up B's partitions", () => current(a).length < PARTITIONS);
     const atScaleOut = { applied: await appliedEvents(pool), published: relevantCount(history.slice(0, trickle.sent)) };
@@ -152,7 +159,7 @@ it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing ap
     expect(b.proc.child.exitCode).toBeNull(); // B is still running
 
     const applied = await appliedEvents(pool);
-    faultLine("rebalance", expected, applied, {
+    faultLine(clients.a ? `rebalance ${clients.a}→${clients.b}` : "rebalance", expected, applied, {
       split: `A[${split.a}]/B[${split.b}]`,
       backlogAtScaleOut: atScaleOut.published - atScaleOut.applied,
       backlogAtScaleIn: atScaleIn.published - atScaleIn.applied,
@@ -163,7 +170,7 @@ it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing ap
     await expectUsersMatchReference(pool, history, 500);
   } catch (err) {
     // The members' own logs are the evidence of what went wrong.
-    for (const [i, p] of procs.entries()) {
+    for (const [i, p] of procs.slice(first).entries()) {
       console.error(`--- member ${"AB"[i]} (exit ${p.child.exitCode ?? p.child.signalCode}) output tail:\n${p.output().slice(-6000)}`);
     }
     throw err;
@@ -172,4 +179,13 @@ it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing ap
     await trickle.done.catch(() => {});
     await publisher.close();
   }
+}
+
+it("scales the consumer group 1 → 2 → 1 mid-stream: nothing lost, nothing applied twice", async () => {
+  await scaleOutAndIn();
+});
+
+// A rolling switch of clients: members of both share the group (the same assignor name and protocol version).
+it("a kafkajs member and a @platformatic/kafka member share the group while one replaces the other", async () => {
+  await scaleOutAndIn({ a: "kafkajs", b: "platformatic" });
 });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { AUTH_DEFAULTS, type AuthConfig } from "./http/auth.ts";
 import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from "./http/rate-limit.ts";
+import { KAFKA_CLIENTS, type KafkaClient } from "./kafka/consumer.ts";
 import { WRITE_BEHIND_DEFAULTS, type WriteBehindOptions } from "./write-behind.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
@@ -66,6 +67,8 @@ const envSchema = z.object({
   WRITE_BEHIND_MAX_DELAY_MS: z.coerce.number().int().min(10).max(600_000).optional(),
   /** A batch leaving fewer records than this behind the partition's end is written at once (caught up). */
   WRITE_BEHIND_MIN_LAG: z.coerce.number().int().min(0).default(WRITE_BEHIND_DEFAULTS.minLag),
+  /** The Kafka client the projector consumes with (both behind the same port). */
+  KAFKA_CLIENT: z.enum(KAFKA_CLIENTS).default("kafkajs"),
   /** How long a crashed member keeps its partitions before the group reassigns them. */
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PROJECTOR_ENABLED: bool.default(true),
@@ -126,6 +129,7 @@ export interface ServiceConfig {
   fetchMaxBytesPerPartition: number;
   writeBehind: WriteBehindOptions;
   sessionTimeoutMs: number;
+  kafkaClient: KafkaClient;
   projectorEnabled: boolean;
   apiEnabled: boolean;
   logLevel: string;
@@ -225,6 +229,7 @@ export function loadConfig(service: string, defaultPort: number, env: NodeJS.Pro
       minLag: e.WRITE_BEHIND_MIN_LAG,
     },
     sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+    kafkaClient: e.KAFKA_CLIENT,
     projectorEnabled: e.PROJECTOR_ENABLED,
     apiEnabled: e.API_ENABLED,
     logLevel: e.LOG_LEVEL,

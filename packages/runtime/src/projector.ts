@@ -8,7 +8,7 @@ import { BatchApplier } from "./applier.ts";
 import type { ServiceConfig } from "./config.ts";
 import { classifyError } from "./errors.ts";
 import { recordAttemptOf } from "./failures.ts";
-import { KafkaJsConsumer } from "./kafka/kafkajs.ts";
+import { createConsumer } from "./kafka/consumer.ts";
 import type { AdminPort, BatchContext, BatchOutcome, ConsumedRecord, ConsumerPort, RecordBatch, TopicPartition } from "./kafka/port.ts";
 import { LOG_CHECK_EVERY_MS, LogGuard, type LogMismatch } from "./log-guard.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
@@ -252,14 +252,14 @@ export interface ProjectorSetup {
   onApplied?: ProjectorOptions["onApplied"];
 }
 
-/** A projector consuming the service's topics with the kafkajs adapter, as configured. */
+/** A projector consuming the service's topics with the configured Kafka client. */
 export function createProjector(s: ProjectorSetup): Projector {
   const { config } = s;
   return new Projector({
     projection: s.projection,
     catalog: s.catalog,
     pool: s.pool,
-    consumer: new KafkaJsConsumer({
+    consumer: createConsumer(config.kafkaClient, {
       brokers: config.kafkaBrokers,
       clientId: `${config.service}-${s.shadowSchema === undefined ? "projector" : "rebuild"}`,
       groupId: s.shadowSchema === undefined ? config.groupId : `${config.groupId}-${s.shadowSchema}`,

@@ -1,6 +1,5 @@
-// The runtime's own small Kafka port: what the projector needs from a client, nothing more. The kafkajs
-// adapter implements it; another client can be added beside it and compared (the benchmark does so with
-// @platformatic/kafka, in bench/lib/platformatic.ts).
+// The runtime's own small Kafka port: what the projector needs from a client, nothing more. Two adapters
+// implement it (kafkajs.ts, platformatic.ts; KAFKA_CLIENT picks one), compared side by side in the benchmark.
 import type { Position } from "../projection.ts";
 
 export interface TopicPartition {

@@ -1,5 +1,5 @@
-// Second Kafka client behind the runtime's ConsumerPort: @platformatic/kafka (pure TypeScript), used
-// side by side with the kafkajs adapter in the benchmark only (it does not ship in the runtime).
+// Second Kafka client behind the runtime's ConsumerPort: @platformatic/kafka (pure TypeScript, maintained),
+// chosen with KAFKA_CLIENT=platformatic (kafkajs is the default; README, "Kafka clients").
 //
 // @platformatic/kafka's MessagesStream delivers single messages and keeps its own fetch positions, so a
 // seek cannot tell stale, already-buffered messages from the new position, and there is no per-batch
@@ -14,7 +14,6 @@
 // Fetches share the client's connection with heartbeats and commits, so at the end of the log a
 // heartbeat can wait behind one long-poll Fetch (maxWaitTimeMs, 500 ms) — far below the session timeout.
 
-import type { BatchOutcome, ConsumedRecord, ConsumerHandlers, ConsumerPort, RecordBatch, TopicPartition } from "@idp/runtime";
 import {
   type ClusterMetadata,
   Consumer,
@@ -25,6 +24,7 @@ import {
   ListOffsetTimestamps,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
+import type { BatchOutcome, ConsumedRecord, ConsumerHandlers, ConsumerPort, RecordBatch, TopicPartition } from "./port.ts";
 
 export interface PlatformaticConsumerOptions {
   brokers: string[];
@@ -54,6 +54,19 @@ interface PartitionState extends TopicPartition {
 }
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** The headers as text (a repeated name: its last value) and as the wire bytes (every value, in order: what a parked record keeps). */
+function convertHeaders(headers: readonly (readonly [Buffer | null | undefined, Buffer | null | undefined])[]): Pick<ConsumedRecord, "headers" | "rawHeaders"> {
+  const text: Record<string, string> = {};
+  const raw: [string, Uint8Array][] = [];
+  for (const [k, v] of headers) {
+    if (!k || !v) continue; // a header without a value carries nothing to read (kafkajs drops it too)
+    const name = k.toString();
+    raw.push([name, v]);
+    text[name] = v.toString();
+  }
+  return { headers: text, rawHeaders: raw };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class PlatformaticConsumer implements ConsumerPort {
@@ -64,7 +77,9 @@ export class PlatformaticConsumer implements ConsumerPort {
   private stopped = false;
   /** Current assignment; replaced as a whole on every group join. */
   private partitions = new Map<string, PartitionState>();
+  /** Paused topics (pauseTopics) and partitions (pausePartitions, by key). */
   private readonly paused = new Set<string>();
+  private readonly pausedPartitions = new Set<string>();
   /** Partitions whose batch is being applied (kept across rejoins: never two batches of one partition). */
   private readonly busy = new Map<string, Promise<void>>();
   private readonly fetching = new Set<number>();
@@ -96,10 +111,14 @@ export class PlatformaticConsumer implements ConsumerPort {
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       retries: 5,
       retryDelay: 500,
+      // kafkajs' round-robin assignor under its name and protocol version: members of both clients can share
+      // one group (a rolling switch of KAFKA_CLIENT), whichever of them leads it.
+      protocols: [{ name: "RoundRobinAssigner", version: 0 }],
     });
     // A failed rejoin is emitted as 'error'; without a listener it would crash the process.
     this.consumer.on("error", (err: Error) => {
       this.log?.warn({ err: { message: err.message } }, "kafka consumer error; rejoining the group");
+      this.handlers?.onLogMayHaveChanged?.();
       void this.rejoin();
     });
     this.consumer.on("consumer:group:join", (payload) => this.onJoin(payload.assignments ?? []));
@@ -123,6 +142,15 @@ export class PlatformaticConsumer implements ConsumerPort {
 
   resumeTopics(topics: string[]): void {
     for (const t of topics) this.paused.delete(t);
+    this.schedule();
+  }
+
+  pausePartitions(tps: TopicPartition[]): void {
+    for (const tp of tps) this.pausedPartitions.add(tpKey(tp.topic, tp.partition));
+  }
+
+  resumePartitions(tps: TopicPartition[]): void {
+    for (const tp of tps) this.pausedPartitions.delete(tpKey(tp.topic, tp.partition));
     this.schedule();
   }
 
@@ -209,7 +237,7 @@ export class PlatformaticConsumer implements ConsumerPort {
     // 1. Hand prefetched batches to onBatch, up to the concurrency limit.
     for (const s of this.partitions.values()) {
       if (this.busy.size >= this.concurrency) break;
-      if (!s.ready || this.busy.has(s.key) || this.paused.has(s.topic)) continue;
+      if (!s.ready || this.busy.has(s.key) || this.isPaused(s)) continue;
       const { batch, epoch } = s.ready;
       s.ready = undefined;
       const run = this.process(s, batch, epoch).finally(() => {
@@ -219,8 +247,12 @@ export class PlatformaticConsumer implements ConsumerPort {
       this.busy.set(s.key, run);
     }
     // 2. Fetch for every partition with room (nothing prefetched), one request per leader.
-    const wanted = [...this.partitions.values()].filter((s) => s.position !== undefined && !s.ready && !this.paused.has(s.topic));
+    const wanted = [...this.partitions.values()].filter((s) => s.position !== undefined && !s.ready && !this.isPaused(s));
     if (wanted.length) void this.fetchRound(wanted);
+  }
+
+  private isPaused(s: PartitionState): boolean {
+    return this.paused.has(s.topic) || this.pausedPartitions.has(s.key);
   }
 
   private async fetchRound(wanted: PartitionState[]): Promise<void> {
@@ -275,6 +307,7 @@ export class PlatformaticConsumer implements ConsumerPort {
     } catch (err) {
       if (this.stopped) return;
       this.log?.warn({ err: { message: (err as Error).message }, leader }, "kafka fetch failed; checking positions and retrying");
+      this.handlers?.onLogMayHaveChanged?.(); // a lost broker, a deleted topic, an offset out of range
       this.consumer.clearMetadata();
       await this.clampPositions([...requested.values()].map((r) => r.state));
       await sleep(500);
@@ -296,9 +329,7 @@ export class PlatformaticConsumer implements ConsumerPort {
           for (const r of b.records) {
             const offset = b.firstOffset + BigInt(r.offsetDelta);
             if (offset < req.offset) continue; // a batch may start before the requested offset
-            const headers: Record<string, string> = {};
-            for (const [k, v] of r.headers) if (k && v) headers[k.toString()] = v.toString();
-            records.push({ topic, partition: p.partitionIndex, offset: offset.toString(), key: r.key, value: r.value, headers });
+            records.push({ topic, partition: p.partitionIndex, offset: offset.toString(), key: r.key, value: r.value, ...convertHeaders(r.headers) });
           }
         }
         req.state.position = next;
