@@ -1,5 +1,5 @@
-// The consumer a projector reads with, by KAFKA_CLIENT: both adapters implement the same port and get the
-// same fetch bounds (per partition, and per fetch at least 16 MiB or one full batch of every partition applied at once).
+// The consumer a projector reads with, by KAFKA_CLIENT: both adapters implement the same port and bound
+// their fetches the same way (per partition, and per request by fetchMaxBytes).
 import type { Logger } from "pino";
 import { KafkaJsConsumer } from "./kafkajs.ts";
 import { PlatformaticConsumer } from "./platformatic.ts";
@@ -19,6 +19,5 @@ export interface ConsumerOptions {
 }
 
 export function createConsumer(client: KafkaClient, o: ConsumerOptions): ConsumerPort {
-  if (client === "kafkajs") return new KafkaJsConsumer(o);
-  return new PlatformaticConsumer({ ...o, maxBytes: Math.max(16 * 1024 * 1024, o.maxBytesPerPartition * o.partitionsConsumedConcurrently) });
+  return client === "kafkajs" ? new KafkaJsConsumer(o) : new PlatformaticConsumer(o);
 }

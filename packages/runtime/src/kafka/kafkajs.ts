@@ -4,7 +4,15 @@ import type { Position } from "../projection.ts";
 import { KafkaJsAdmin } from "./admin.ts";
 import { client, type KafkaJsOptions, whileTopicUnknown } from "./client.ts";
 import { logMayHaveChanged } from "./log.ts";
-import type { ConsumedRecord, ConsumerHandlers, ConsumerPort, ProducedRecord, ProducerPort, TopicPartition } from "./port.ts";
+import {
+  type ConsumedRecord,
+  type ConsumerHandlers,
+  type ConsumerPort,
+  fetchMaxBytes,
+  type ProducedRecord,
+  type ProducerPort,
+  type TopicPartition,
+} from "./port.ts";
 
 export { KafkaJsAdmin } from "./admin.ts";
 export type { KafkaJsOptions } from "./client.ts";
@@ -83,7 +91,7 @@ export class KafkaJsConsumer implements ConsumerPort {
       heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
       // Bounds memory held by one fetch, and lets each partition processed in parallel fill its batch.
-      maxBytes: Math.max(16 * 1024 * 1024, (opts.maxBytesPerPartition ?? 0) * (opts.partitionsConsumedConcurrently ?? 1)),
+      maxBytes: fetchMaxBytes(opts.maxBytesPerPartition, opts.partitionsConsumedConcurrently),
       retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1_000_000 },
     });
   }

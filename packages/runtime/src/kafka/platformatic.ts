@@ -24,7 +24,15 @@ import {
   ListOffsetTimestamps,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
-import type { BatchOutcome, ConsumedRecord, ConsumerHandlers, ConsumerPort, RecordBatch, TopicPartition } from "./port.ts";
+import {
+  type BatchOutcome,
+  type ConsumedRecord,
+  type ConsumerHandlers,
+  type ConsumerPort,
+  fetchMaxBytes,
+  type RecordBatch,
+  type TopicPartition,
+} from "./port.ts";
 
 export interface PlatformaticConsumerOptions {
   brokers: string[];
@@ -33,7 +41,6 @@ export interface PlatformaticConsumerOptions {
   /** Partitions applied in parallel by this member (each batch is its own transaction). */
   partitionsConsumedConcurrently?: number;
   maxBytesPerPartition?: number;
-  maxBytes?: number;
   /** Longest a Fetch waits on the broker for new records at the end of the log. */
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
@@ -105,7 +112,7 @@ export class PlatformaticConsumer implements ConsumerPort {
       rebalanceTimeout: Math.max(sessionTimeout, 60_000),
       autocommit: false,
       minBytes: 1,
-      maxBytes: opts.maxBytes ?? 16 * 1024 * 1024,
+      maxBytes: fetchMaxBytes(opts.maxBytesPerPartition, opts.partitionsConsumedConcurrently),
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
       maxWaitTime: opts.maxWaitTimeMs ?? 500,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,

@@ -40,6 +40,10 @@ export interface ConsumerHandlers {
   onLogMayHaveChanged?(): void;
 }
 
+/** Largest fetch of one request, for either client: 16 MiB, or a full batch of every partition applied at once. */
+export const fetchMaxBytes = (maxBytesPerPartition: number | undefined, partitionsConsumedConcurrently: number | undefined): number =>
+  Math.max(16 * 1024 * 1024, (maxBytesPerPartition ?? 0) * (partitionsConsumedConcurrently ?? 1));
+
 export interface ConsumerPort {
   start(topics: string[], handlers: ConsumerHandlers): Promise<void>;
   seek(tp: TopicPartition, offset: string): void;
