@@ -29,6 +29,16 @@ export interface FreshnessRun {
   /** Of the latency: until the broker acknowledged the probe (the producer's share; the rest is consume, apply, commit, answer). */
   publishP50Ms: number;
   publishP99Ms: number;
+  /** The service's own batches over the window (projector_batch_duration_seconds): how many, and their mean apply time. */
+  batches: number;
+  batchMeanMs: number;
+}
+
+/** Count and sum of the service's batch-duration histogram (one transaction per batch on the caught-up path). */
+async function batchTotals(url: string): Promise<{ count: number; sum: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+  return { count: value("projector_batch_duration_seconds_count"), sum: value("projector_batch_duration_seconds_sum") };
 }
 
 const PROBES_PER_SECOND = 50;
@@ -72,6 +82,10 @@ export async function freshness(rates: number[], seconds: number): Promise<Fresh
       });
       const warmupMs = 1000;
       const t0 = performance.now();
+      let batchesAtStart: Promise<{ count: number; sum: number }> | undefined;
+      setTimeout(() => {
+        batchesAtStart = batchTotals(url);
+      }, warmupMs).unref();
       const end = t0 + warmupMs + seconds * 1000;
       let published = 0;
       let publishedInWindow = 0;
@@ -124,6 +138,8 @@ export async function freshness(rates: number[], seconds: number): Promise<Fresh
         );
       }
       await Promise.all([loading, ...probes]);
+      const [before, after] = await Promise.all([batchesAtStart ?? { count: 0, sum: 0 }, batchTotals(url)]);
+      const batches = after.count - before.count;
       latencies.sort((a, b) => a - b);
       publishLatencies.sort((a, b) => a - b);
       const run: FreshnessRun = {
@@ -136,10 +152,12 @@ export async function freshness(rates: number[], seconds: number): Promise<Fresh
         maxMs: round(latencies.at(-1) ?? Number.NaN, 2),
         publishP50Ms: round(percentile(publishLatencies, 50), 2),
         publishP99Ms: round(percentile(publishLatencies, 99), 2),
+        batches,
+        batchMeanMs: round(((after.sum - before.sum) * 1000) / Math.max(1, batches), 2),
       };
       out.push(run);
       log(
-        `  ${rate} events/s (achieved ${run.achievedRate}, ${published} background): p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, max ${run.maxMs} ms, ${errors} not 200; of it publish p50 ${run.publishP50Ms} ms, p99 ${run.publishP99Ms} ms`,
+        `  ${rate} events/s (achieved ${run.achievedRate}, ${published} background): p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, max ${run.maxMs} ms, ${errors} not 200; of it publish p50 ${run.publishP50Ms} ms, p99 ${run.publishP99Ms} ms; ${batches} batches, mean apply ${run.batchMeanMs} ms`,
       );
     }
   } finally {

@@ -16,7 +16,7 @@ import type { AdminPort, BatchOutcome, ConsumedRecord, RecordBatch, TopicPartiti
 import type { ProjectedEvent, Projection } from "./projection.ts";
 import { decodeRecord, UndecodableRecordError } from "./record-contract.ts";
 import { advance, judge, type SequenceState } from "./sequence-rule.ts";
-import { batchFacts, saveBatchFacts } from "./store/instance-partitions.ts";
+import { batchFacts } from "./store/instance-partitions.ts";
 import { advanceOffset, storedOffset, storedPosition } from "./store/offsets.ts";
 import { park } from "./store/parked.ts";
 import { type AggregateRef, aggregateRefKey, loadAggregateStates, type ParkedHead, saveSequences } from "./store/sequences.ts";
@@ -397,12 +397,12 @@ export class BatchApplier {
     }
     await saveSequences(db, projection.name, [...saved.values()]);
     const nextOffset = (BigInt(last.offset) + 1n).toString();
-    // Compare-and-set: if the offsets row is no longer the one read at the start (a rebuild switch renamed
-    // the schema under this transaction, or an operator moved it), everything rolls back and is retried.
-    if (!(await advanceOffset(db, projection.name, batch, { from: next.toString(), to: nextOffset, applied: stats.applied }))) {
+    // Compare-and-set, with the instances' partitions and the partition's anchor: if the offsets row is no
+    // longer the one read at the start (a rebuild switch renamed the schema under this transaction, or an
+    // operator moved it), everything rolls back and is retried.
+    if (!(await advanceOffset(db, projection.name, batch, { from: next.toString(), to: nextOffset, applied: stats.applied }, batchFacts(records)))) {
       throw new OffsetConflictError(`${batch.topic}/${batch.partition}: stored offset changed during the batch`);
     }
-    await saveBatchFacts(db, projection.name, batchFacts(records)); // instances' partitions, the partition's anchor
     return { kind: "done", nextOffset, stats };
   }
 

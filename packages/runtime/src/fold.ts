@@ -7,7 +7,7 @@
 // write-behind, one per window of many batches (write-behind.ts).
 
 import type { BaseRow, Table } from "./columns.ts";
-import type { Queryable } from "./db/pool.ts";
+import { prepared, type Queryable } from "./db/pool.ts";
 import type { FoldContext, KeyValues, ProjectedEvent, Projection, RowHandler, RowRef, SqlStatement } from "./projection.ts";
 
 /** A reducer (or key function) threw for this event: a deterministic failure of that one event. */
@@ -41,7 +41,10 @@ function tableSql(t: Table): TableSql {
   const name = quoteIdent(t.name);
   const nonKey = cols.filter((c) => !t.key.includes(c as never));
   const sql: TableSql = {
-    load: `SELECT t.* FROM ${name} t JOIN jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) ON ${keyJoin("k")}`,
+    // One index probe per key, whatever the table's statistics say (see loadAggregateStates).
+    load:
+      `SELECT t.* FROM jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) ` +
+      `CROSS JOIN LATERAL (SELECT ${cols.map(quoteIdent).join(", ")} FROM ${name} t WHERE ${keyJoin("k")} LIMIT 1) t`,
     remove: `DELETE FROM ${name} t USING jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) WHERE ${keyJoin("k")}`,
     upsert:
       `INSERT INTO ${name} (${cols.map(quoteIdent).join(", ")}) ` +
@@ -245,11 +248,11 @@ export class RowCache {
       }
       const sql = tableSql(table);
       if (removed.length) {
-        await db.query(sql.remove, [JSON.stringify(removed)]);
+        await db.query(prepared(sql.remove, [JSON.stringify(removed)]));
         stats.statements++;
       }
       if (written.length) {
-        await db.query(sql.upsert, [rowsJson(written)]);
+        await db.query(prepared(sql.upsert, [rowsJson(written)]));
         stats.statements++;
       }
       this.size -= bucket.size;
@@ -310,7 +313,7 @@ export class RowCache {
       if (!bucket) continue;
       // What the committing window changed there beyond its rows is visible once it committed.
       if (this.predecessor?.changedBeyondHeld(table)) await this.committedPredecessor();
-      const { rows } = await db.query(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]);
+      const { rows } = await db.query(prepared(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]));
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
       for (const row of rows as BaseRow[]) {

@@ -17,7 +17,7 @@ import { OffsetConflictError } from "./failures.ts";
 import { type CommittingRows, type FoldStats, RowCache } from "./fold.ts";
 import type { TopicPartition } from "./kafka/port.ts";
 import type { SequenceState } from "./sequence-rule.ts";
-import { type BatchFacts, mergeFacts, saveBatchFacts } from "./store/instance-partitions.ts";
+import { type BatchFacts, mergeFacts } from "./store/instance-partitions.ts";
 import { advanceOffset, type StoredPosition, storedPosition } from "./store/offsets.ts";
 import { type AggregateRef, saveSequences } from "./store/sequences.ts";
 
@@ -219,8 +219,7 @@ export class WriteBehindWindow {
         dirty.map((s) => ({ ...s.ref, state: s.state as SequenceState })),
       );
       for (const p of parts) {
-        await advanceOffset(db, projection, p.tp, { from: p.stored.next.toString(), to: p.to, applied: p.applied, newVersion: p.nextVersion });
-        await saveBatchFacts(db, projection, p.facts);
+        await advanceOffset(db, projection, p.tp, { from: p.stored.next.toString(), to: p.to, applied: p.applied, newVersion: p.nextVersion }, p.facts);
       }
       await db.query("COMMIT");
     } catch (err) {

@@ -1,6 +1,6 @@
 // WHERE clauses with numbered parameters, and the tenant scope every query starts with.
-import { createHash } from "node:crypto";
 import { z } from "zod";
+import { prepared } from "../db/pool.ts";
 import type { Tenant } from "../http/auth.ts";
 
 /**
@@ -96,9 +96,8 @@ export class SqlWhere {
    * on every request. Only for statements of a few fixed shapes (get by id): a list's text varies with its
    * filters and would pile up prepared statements on every pooled connection.
    */
-  prepared(select: string, suffix = ""): { name: string; text: string; values: unknown[] } {
-    const text = select + this.sql() + suffix;
-    return { name: createHash("sha1").update(text).digest("base64url"), text, values: this.values };
+  prepared(select: string, suffix = ""): ReturnType<typeof prepared> {
+    return prepared(select + this.sql() + suffix, this.values);
   }
 }
 

@@ -1,4 +1,4 @@
-// What a batch teaches about the log, written in the batch's own transaction: which partition each
+// What a batch teaches about the log, written in the batch's own transaction (with its offset, advanceOffset): which partition each
 // instance's events arrived on (projector_instance_partitions), and, once per partition, a fingerprint of
 // the first record applied (the anchor), kept beside the partition's offset so the projector can tell
 // later whether it still reads the same log. The anchor never moves with progress: a replaced log whose
@@ -52,22 +52,6 @@ export function mergeFacts(earlier: BatchFacts | undefined, later: BatchFacts | 
   if (!earlier || !later) return earlier ?? later;
   for (const i of later.instances) earlier.instances.add(i);
   return earlier;
-}
-
-/**
- * Records which instances were seen on the partition and, if the partition has none yet, the anchor, in
- * one statement. Call it inside the transaction that applies the records.
- */
-export async function saveBatchFacts(db: Queryable, projection: string, facts: BatchFacts | undefined): Promise<void> {
-  if (!facts) return;
-  await db.query(
-    `WITH seen AS (
-       INSERT INTO projector_instance_partitions (projection, instance_id, topic, partition)
-       SELECT $1, i, $2, $3 FROM unnest($4::text[]) AS i ON CONFLICT DO NOTHING)
-     UPDATE projector_offsets SET check_offset = $5, check_hash = $6
-     WHERE projection = $1 AND topic = $2 AND partition = $3 AND check_offset IS NULL`,
-    [projection, facts.topic, facts.partition, [...facts.instances], facts.first.offset, facts.first.hash],
-  );
 }
 
 /** The partitions an instance's events were seen on, per topic. */

@@ -2,9 +2,10 @@
 // transaction as the read-model rows, it is the source of truth for progress (Kafka group offsets are
 // only a hint). A schema argument reads another schema's copy (a rebuild's shadow, or the live one from
 // a shadow's pool).
-import type { Queryable } from "../db/pool.ts";
+import { prepared, type Queryable } from "../db/pool.ts";
 import { quoteIdent } from "../fold.ts";
 import type { TopicPartition } from "../kafka/port.ts";
+import type { BatchFacts } from "./instance-partitions.ts";
 
 const table = (schema?: string) => (schema === undefined ? "projector_offsets" : `${quoteIdent(schema)}.projector_offsets`);
 
@@ -36,14 +37,14 @@ export async function storedPosition(
   const select = `SELECT next_offset::text AS next, version::text AS version FROM projector_offsets
     WHERE projection = $1 AND topic = $2 AND partition = $3${lock ? " FOR UPDATE" : ""}`;
   const args = [projection, tp.topic, tp.partition];
-  let { rows } = await db.query(select, args);
+  let { rows } = await db.query(prepared(select, args));
   if (rows.length === 0) {
     await db.query(
       `INSERT INTO projector_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
        ON CONFLICT DO NOTHING`,
       [...args, await initial()],
     );
-    ({ rows } = await db.query(select, args));
+    ({ rows } = await db.query(prepared(select, args)));
   }
   const r = rows[0] as { next: string; version: string };
   return { next: BigInt(r.next), version: r.version };
@@ -57,18 +58,42 @@ export async function storedOffset(db: Queryable, projection: string, tp: TopicP
  * Compare-and-set of a partition's next offset at the end of a batch (or a flush). False when the row is
  * no longer at `from` (a rebuild switch renamed the schema under the transaction, or an operator moved
  * it), or, given `version`, when anyone else wrote it since it was read. `newVersion`: the version it
- * gets (a later write-behind window knows it before this commits); a fresh one by default.
+ * gets (a later write-behind window knows it before this commits); a fresh one by default. `facts`: what
+ * the applied records taught about the partition (store/instance-partitions.ts), saved with it.
  */
 export async function advanceOffset(
   db: Queryable,
   projection: string,
   tp: TopicPartition,
   move: { from: string; to: string; applied: number; version?: string; newVersion?: string },
+  facts?: BatchFacts,
 ): Promise<boolean> {
+  // The facts ride in the same statement (one round trip per batch less): the instances seen on the
+  // partition, and the anchor if the partition has none yet (SET reads the row's old check_offset).
   const r = await db.query(
-    `UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now(), version = coalesce($8::uuid, gen_random_uuid())
-     WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6 AND ($7::uuid IS NULL OR version = $7::uuid)`,
-    [projection, tp.topic, tp.partition, move.to, move.applied, move.from, move.version ?? null, move.newVersion ?? null],
+    prepared(
+      `WITH seen AS (
+         INSERT INTO projector_instance_partitions (projection, instance_id, topic, partition)
+         SELECT $1, i, $2, $3 FROM unnest($9::text[]) AS i ON CONFLICT DO NOTHING)
+       UPDATE projector_offsets SET next_offset = $4, applied_events = applied_events + $5, updated_at = now(),
+         version = coalesce($8::uuid, gen_random_uuid()),
+         check_offset = CASE WHEN check_offset IS NULL THEN $10::bigint ELSE check_offset END,
+         check_hash = CASE WHEN check_offset IS NULL THEN $11::text ELSE check_hash END
+       WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $6 AND ($7::uuid IS NULL OR version = $7::uuid)`,
+      [
+        projection,
+        tp.topic,
+        tp.partition,
+        move.to,
+        move.applied,
+        move.from,
+        move.version ?? null,
+        move.newVersion ?? null,
+        facts ? [...facts.instances] : [],
+        facts?.first.offset ?? null,
+        facts?.first.hash ?? null,
+      ],
+    ),
   );
   return r.rowCount === 1;
 }

@@ -1,6 +1,6 @@
 // projector_aggregate_sequences: per aggregate, the last applied sequence, which event that was and
 // where it was read, and the sequences skipped over. sequence-rule.ts says how a record is judged by it.
-import type { Queryable } from "../db/pool.ts";
+import { prepared, type Queryable } from "../db/pool.ts";
 import type { Position } from "../projection.ts";
 import { formatMissing, parseMissing, type SequenceState } from "../sequence-rule.ts";
 
@@ -46,19 +46,24 @@ export async function loadAggregateStates(db: Queryable, projection: string, key
   if (keys.size === 0) return { sequences, parkedAggregates };
   const ids = [...keys.keys()];
   const { rows } = await db.query(
-    `WITH k AS (
+    prepared(
+      // One index probe per key (LATERAL … LIMIT 1 is never turned into a join): a hash join over every
+      // sequence of the projection is what the planner picks while the table's statistics are still those
+      // of an empty table, and it cost a small batch more than all its other statements together.
+      `WITH k AS (
        SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
      SELECT k.ord::int AS ord, false AS parked, s.sequence::text AS value, s.event_id, s.topic, s.partition, s."offset"::text AS offset,
          nullif(s.missing, '{}')::text AS missing FROM k
-       JOIN projector_aggregate_sequences s ON s.projection = $1 AND s.instance_id = k.instance_id
-         AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
+       CROSS JOIN LATERAL (SELECT s.sequence, s.event_id, s.topic, s.partition, s."offset", s.missing FROM projector_aggregate_sequences s WHERE s.projection = $1 AND s.instance_id = k.instance_id
+         AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id LIMIT 1) s
      UNION ALL
-     SELECT * FROM (SELECT DISTINCT ON (k.ord) k.ord::int, true, p.id::text, null, p.topic, p.partition, p."offset"::text, null FROM k
-       JOIN projector_parked_events p ON p.projection = $1 AND p.instance_id = k.instance_id
-         AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id AND p.status = 'parked' AND p.blocking
-       ORDER BY k.ord, p.id) first_parked`,
-    [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))],
+     SELECT k.ord::int, true, p.id::text, null, p.topic, p.partition, p."offset"::text, null FROM k
+       CROSS JOIN LATERAL (SELECT p.id, p.topic, p.partition, p."offset" FROM projector_parked_events p WHERE p.projection = $1
+         AND p.instance_id = k.instance_id AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id
+         AND p.status = 'parked' AND p.blocking ORDER BY p.id LIMIT 1) p`,
+      [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))],
+    ),
   );
   for (const r of rows as StateRow[]) {
     const key = ids[r.ord - 1] as string;
@@ -87,12 +92,14 @@ export async function saveSequences(db: Queryable, projection: string, applied: 
     missing: formatMissing(s.missing),
   }));
   await db.query(
-    `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence, event_id, topic, partition, "offset", missing)
+    prepared(
+      `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence, event_id, topic, partition, "offset", missing)
      SELECT $1, r.instance_id, r.aggregate_type, r.aggregate_id, r.sequence, r.event_id, r.topic, r.partition, r."offset", r.missing::int8multirange
      FROM jsonb_to_recordset($2::jsonb) AS r(instance_id text, aggregate_type text, aggregate_id text, sequence bigint, event_id text, topic text,
        partition int, "offset" bigint, missing text)
      ON CONFLICT (projection, instance_id, aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id,
        topic = EXCLUDED.topic, partition = EXCLUDED.partition, "offset" = EXCLUDED."offset", missing = EXCLUDED.missing`,
-    [projection, JSON.stringify(rows)],
+      [projection, JSON.stringify(rows)],
+    ),
   );
 }
