@@ -26,11 +26,23 @@ export class EventApplyError extends Error {
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 interface TableSql {
+  /** Rows by key, as a join (many keys: the planner may hash the table). */
   load: string;
+  /** The same with one index probe per key (LATERAL … LIMIT 1 is never turned into a join), for FEW_KEYS or fewer. */
+  loadFew: string;
   remove: string;
   upsert: string;
 }
 const sqlCache = new WeakMap<Table, TableSql>();
+
+/**
+ * Up to this many keys, rows and aggregate states are read with one index probe per key: a join is
+ * what the planner picks otherwise, and while a table still has an empty table's statistics it hashes
+ * the whole table for a batch of one event (more than all the batch's other statements together).
+ * Above it (a write-behind window's loads) the join is cheaper than that many probes (measured: 300k
+ * events caught up ≈ 25 % slower with probes only).
+ */
+export const FEW_KEYS = 1000;
 
 function tableSql(t: Table): TableSql {
   const cached = sqlCache.get(t);
@@ -41,8 +53,8 @@ function tableSql(t: Table): TableSql {
   const name = quoteIdent(t.name);
   const nonKey = cols.filter((c) => !t.key.includes(c as never));
   const sql: TableSql = {
-    // One index probe per key, whatever the table's statistics say (see loadAggregateStates).
-    load:
+    load: `SELECT ${cols.map((c) => `t.${quoteIdent(c)}`).join(", ")} FROM ${name} t JOIN jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) ON ${keyJoin("k")}`,
+    loadFew:
       `SELECT t.* FROM jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) ` +
       `CROSS JOIN LATERAL (SELECT ${cols.map(quoteIdent).join(", ")} FROM ${name} t WHERE ${keyJoin("k")} LIMIT 1) t`,
     remove: `DELETE FROM ${name} t USING jsonb_to_recordset($1::jsonb) AS k(${recordDef(t.key)}) WHERE ${keyJoin("k")}`,
@@ -313,7 +325,9 @@ export class RowCache {
       if (!bucket) continue;
       // What the committing window changed there beyond its rows is visible once it committed.
       if (this.predecessor?.changedBeyondHeld(table)) await this.committedPredecessor();
-      const { rows } = await db.query(prepared(tableSql(table).load, [JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)))]));
+      const sql = tableSql(table);
+      const keys = JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)));
+      const { rows } = await db.query(prepared(missing.length <= FEW_KEYS ? sql.loadFew : sql.load, [keys]));
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
       for (const row of rows as BaseRow[]) {

@@ -1,6 +1,7 @@
 // projector_aggregate_sequences: per aggregate, the last applied sequence, which event that was and
 // where it was read, and the sequences skipped over. sequence-rule.ts says how a record is judged by it.
 import { prepared, type Queryable } from "../db/pool.ts";
+import { FEW_KEYS } from "../fold.ts";
 import type { Position } from "../projection.ts";
 import { formatMissing, parseMissing, type SequenceState } from "../sequence-rule.ts";
 
@@ -36,21 +37,22 @@ interface StateRow {
   missing: string | null;
 }
 
-/**
- * Per aggregate: what is applied and the first parked event it waits behind, in one round trip. Keys go
- * as [instance, type, id] triples and rows come back by their ordinal.
- */
-export async function loadAggregateStates(db: Queryable, projection: string, keys: ReadonlyMap<string, AggregateRef>): Promise<AggregateStates> {
-  const sequences = new Map<string, SequenceState>();
-  const parkedAggregates = new Map<string, ParkedHead>();
-  if (keys.size === 0) return { sequences, parkedAggregates };
-  const ids = [...keys.keys()];
-  const { rows } = await db.query(
-    prepared(
-      // One index probe per key (LATERAL … LIMIT 1 is never turned into a join): a hash join over every
-      // sequence of the projection is what the planner picks while the table's statistics are still those
-      // of an empty table, and it cost a small batch more than all its other statements together.
-      `WITH k AS (
+/** Each key's applied sequence and its first blocking parked event, as a join (many keys)… */
+const STATES = `WITH k AS (
+       SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
+       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
+     SELECT k.ord::int AS ord, false AS parked, s.sequence::text AS value, s.event_id, s.topic, s.partition, s."offset"::text AS offset,
+         nullif(s.missing, '{}')::text AS missing FROM k
+       JOIN projector_aggregate_sequences s ON s.projection = $1 AND s.instance_id = k.instance_id
+         AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
+     UNION ALL
+     SELECT * FROM (SELECT DISTINCT ON (k.ord) k.ord::int, true, p.id::text, null, p.topic, p.partition, p."offset"::text, null FROM k
+       JOIN projector_parked_events p ON p.projection = $1 AND p.instance_id = k.instance_id
+         AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id AND p.status = 'parked' AND p.blocking
+       ORDER BY k.ord, p.id) first_parked`;
+
+/** …and with one index probe per key (fold.ts, FEW_KEYS). */
+const STATES_FEW = `WITH k AS (
        SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
      SELECT k.ord::int AS ord, false AS parked, s.sequence::text AS value, s.event_id, s.topic, s.partition, s."offset"::text AS offset,
@@ -61,9 +63,22 @@ export async function loadAggregateStates(db: Queryable, projection: string, key
      SELECT k.ord::int, true, p.id::text, null, p.topic, p.partition, p."offset"::text, null FROM k
        CROSS JOIN LATERAL (SELECT p.id, p.topic, p.partition, p."offset" FROM projector_parked_events p WHERE p.projection = $1
          AND p.instance_id = k.instance_id AND p.aggregate_type = k.aggregate_type AND p.aggregate_id = k.aggregate_id
-         AND p.status = 'parked' AND p.blocking ORDER BY p.id LIMIT 1) p`,
-      [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))],
-    ),
+         AND p.status = 'parked' AND p.blocking ORDER BY p.id LIMIT 1) p`;
+
+/**
+ * Per aggregate: what is applied and the first parked event it waits behind, in one round trip. Keys go
+ * as [instance, type, id] triples and rows come back by their ordinal.
+ */
+export async function loadAggregateStates(db: Queryable, projection: string, keys: ReadonlyMap<string, AggregateRef>): Promise<AggregateStates> {
+  const sequences = new Map<string, SequenceState>();
+  const parkedAggregates = new Map<string, ParkedHead>();
+  if (keys.size === 0) return { sequences, parkedAggregates };
+  const ids = [...keys.keys()];
+  const { rows } = await db.query(
+    prepared(keys.size <= FEW_KEYS ? STATES_FEW : STATES, [
+      projection,
+      JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId])),
+    ]),
   );
   for (const r of rows as StateRow[]) {
     const key = ids[r.ord - 1] as string;
