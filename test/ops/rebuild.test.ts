@@ -64,6 +64,12 @@ it("rebuilds into a shadow schema while producing and querying, then switches at
 
   const audit = await adminCall(t.url, "GET", "/audit");
   expect(audit.json.result.map((a: { action: string }) => a.action)).toContain("rebuild.start");
+  // The switched-in tables come with statistics: the planner never meets the rebuilt rows as an empty table's.
+  const analyzed = await t.svc.pool.query("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = $1 AND tablename = ANY($2)", [
+    t.schema,
+    ["users", "projector_aggregate_sequences"],
+  ]);
+  expect(analyzed.rows.map((r) => r.tablename).sort()).toEqual(["projector_aggregate_sequences", "users"]);
 });
 
 it("rolls back to the old schema on request, and refuses schemas that are not old ones", async () => {

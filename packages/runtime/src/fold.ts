@@ -6,6 +6,7 @@
 // order of all effects equals sequential apply. The rows live in a RowCache: one per batch, or, with
 // write-behind, one per window of many batches (write-behind.ts).
 
+import type { QueryConfig } from "pg";
 import type { BaseRow, Table } from "./columns.ts";
 import { prepared, type Queryable } from "./db/pool.ts";
 import type { FoldContext, KeyValues, ProjectedEvent, Projection, RowHandler, RowRef, SqlStatement } from "./projection.ts";
@@ -43,6 +44,14 @@ const sqlCache = new WeakMap<Table, TableSql>();
  * events caught up ≈ 25 % slower with probes only).
  */
 export const FEW_KEYS = 1000;
+
+/**
+ * A statement over `count` keys or rows: for few, `few` as a prepared statement (a batch's statements are
+ * planned once per connection); for many (a window's), `many` planned for its own values, as one-off.
+ */
+export function keyedStatement(count: number, few: string, many: string, values: unknown[]): QueryConfig {
+  return count <= FEW_KEYS ? prepared(few, values) : { text: many, values };
+}
 
 function tableSql(t: Table): TableSql {
   const cached = sqlCache.get(t);
@@ -260,11 +269,11 @@ export class RowCache {
       }
       const sql = tableSql(table);
       if (removed.length) {
-        await db.query(prepared(sql.remove, [JSON.stringify(removed)]));
+        await db.query(keyedStatement(removed.length, sql.remove, sql.remove, [JSON.stringify(removed)]));
         stats.statements++;
       }
       if (written.length) {
-        await db.query(prepared(sql.upsert, [rowsJson(written)]));
+        await db.query(keyedStatement(written.length, sql.upsert, sql.upsert, [rowsJson(written)]));
         stats.statements++;
       }
       this.size -= bucket.size;
@@ -327,7 +336,7 @@ export class RowCache {
       if (this.predecessor?.changedBeyondHeld(table)) await this.committedPredecessor();
       const sql = tableSql(table);
       const keys = JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)));
-      const { rows } = await db.query(prepared(missing.length <= FEW_KEYS ? sql.loadFew : sql.load, [keys]));
+      const { rows } = await db.query(keyedStatement(missing.length, sql.loadFew, sql.load, [keys]));
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
       for (const row of rows as BaseRow[]) {

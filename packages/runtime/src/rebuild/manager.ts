@@ -210,6 +210,10 @@ export class RebuildManager {
       await shadow.pool.end();
       await pool.query(`DROP SCHEMA ${q(shadow.schema)} CASCADE`);
     } else if (instanceId === undefined) {
+      // Statistics first (outside the switch's lock): the queries after the switch are planned for the
+      // rebuilt rows, not for the empty tables autovacuum last saw there.
+      const { rows } = await pool.query("SELECT tablename FROM pg_tables WHERE schemaname = $1", [shadow.schema]);
+      for (const r of rows as { tablename: string }[]) await pool.query(`ANALYZE ${q(shadow.schema)}.${q(r.tablename)}`);
       status.oldSchema = await switchFull(pool, config.schema, shadow.schema);
       this.deps.onSwitched?.();
       await shadow.pool.end();

@@ -1,7 +1,7 @@
 // projector_aggregate_sequences: per aggregate, the last applied sequence, which event that was and
 // where it was read, and the sequences skipped over. sequence-rule.ts says how a record is judged by it.
-import { prepared, type Queryable } from "../db/pool.ts";
-import { FEW_KEYS } from "../fold.ts";
+import type { Queryable } from "../db/pool.ts";
+import { keyedStatement } from "../fold.ts";
 import type { Position } from "../projection.ts";
 import { formatMissing, parseMissing, type SequenceState } from "../sequence-rule.ts";
 
@@ -75,10 +75,7 @@ export async function loadAggregateStates(db: Queryable, projection: string, key
   if (keys.size === 0) return { sequences, parkedAggregates };
   const ids = [...keys.keys()];
   const { rows } = await db.query(
-    prepared(keys.size <= FEW_KEYS ? STATES_FEW : STATES, [
-      projection,
-      JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId])),
-    ]),
+    keyedStatement(keys.size, STATES_FEW, STATES, [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))]),
   );
   for (const r of rows as StateRow[]) {
     const key = ids[r.ord - 1] as string;
@@ -91,6 +88,13 @@ export async function loadAggregateStates(db: Queryable, projection: string, key
   }
   return { sequences, parkedAggregates };
 }
+
+const SAVE_SEQUENCES = `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence, event_id, topic, partition, "offset", missing)
+     SELECT $1, r.instance_id, r.aggregate_type, r.aggregate_id, r.sequence, r.event_id, r.topic, r.partition, r."offset", r.missing::int8multirange
+     FROM jsonb_to_recordset($2::jsonb) AS r(instance_id text, aggregate_type text, aggregate_id text, sequence bigint, event_id text, topic text,
+       partition int, "offset" bigint, missing text)
+     ON CONFLICT (projection, instance_id, aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id,
+       topic = EXCLUDED.topic, partition = EXCLUDED.partition, "offset" = EXCLUDED."offset", missing = EXCLUDED.missing`;
 
 /** Records what is applied of each aggregate (set-based, one statement). */
 export async function saveSequences(db: Queryable, projection: string, applied: readonly (AggregateRef & { state: SequenceState })[]): Promise<void> {
@@ -106,15 +110,5 @@ export async function saveSequences(db: Queryable, projection: string, applied: 
     offset: s.position?.offset ?? null,
     missing: formatMissing(s.missing),
   }));
-  await db.query(
-    prepared(
-      `INSERT INTO projector_aggregate_sequences (projection, instance_id, aggregate_type, aggregate_id, sequence, event_id, topic, partition, "offset", missing)
-     SELECT $1, r.instance_id, r.aggregate_type, r.aggregate_id, r.sequence, r.event_id, r.topic, r.partition, r."offset", r.missing::int8multirange
-     FROM jsonb_to_recordset($2::jsonb) AS r(instance_id text, aggregate_type text, aggregate_id text, sequence bigint, event_id text, topic text,
-       partition int, "offset" bigint, missing text)
-     ON CONFLICT (projection, instance_id, aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence, event_id = EXCLUDED.event_id,
-       topic = EXCLUDED.topic, partition = EXCLUDED.partition, "offset" = EXCLUDED."offset", missing = EXCLUDED.missing`,
-      [projection, JSON.stringify(rows)],
-    ),
-  );
+  await db.query(keyedStatement(applied.length, SAVE_SEQUENCES, SAVE_SEQUENCES, [projection, JSON.stringify(rows)]));
 }
