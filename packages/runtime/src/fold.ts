@@ -47,9 +47,10 @@ export const FEW_KEYS = 1000;
 
 /**
  * A statement over `count` keys or rows: for few, `few` as a prepared statement (a batch's statements are
- * planned once per connection); for many (a window's), `many` planned for its own values, as one-off.
+ * planned once per connection); for many (a window's), `many` (the same text by default) planned for its
+ * own values, as one-off.
  */
-export function keyedStatement(count: number, few: string, many: string, values: unknown[]): QueryConfig {
+export function keyedStatement(count: number, values: unknown[], few: string, many = few): QueryConfig {
   return count <= FEW_KEYS ? prepared(few, values) : { text: many, values };
 }
 
@@ -269,11 +270,11 @@ export class RowCache {
       }
       const sql = tableSql(table);
       if (removed.length) {
-        await db.query(keyedStatement(removed.length, sql.remove, sql.remove, [JSON.stringify(removed)]));
+        await db.query(keyedStatement(removed.length, [JSON.stringify(removed)], sql.remove));
         stats.statements++;
       }
       if (written.length) {
-        await db.query(keyedStatement(written.length, sql.upsert, sql.upsert, [rowsJson(written)]));
+        await db.query(keyedStatement(written.length, [rowsJson(written)], sql.upsert));
         stats.statements++;
       }
       this.size -= bucket.size;
@@ -336,7 +337,7 @@ export class RowCache {
       if (this.predecessor?.changedBeyondHeld(table)) await this.committedPredecessor();
       const sql = tableSql(table);
       const keys = JSON.stringify(missing.map((slot) => keyObject(table, slot.keyValues)));
-      const { rows } = await db.query(keyedStatement(missing.length, sql.loadFew, sql.load, [keys]));
+      const { rows } = await db.query(keyedStatement(missing.length, [keys], sql.loadFew, sql.load));
       stats.statements++;
       for (const slot of missing) slot.loaded = true;
       for (const row of rows as BaseRow[]) {

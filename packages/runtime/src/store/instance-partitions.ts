@@ -1,5 +1,6 @@
-// What a batch teaches about the log, written in the batch's own transaction (with its offset, advanceOffset): which partition each
-// instance's events arrived on (projector_instance_partitions), and, once per partition, a fingerprint of
+// What a batch teaches about the log, written in the batch's own transaction with its offset
+// (advanceOffset in offsets.ts): which partition each instance's events arrived on
+// (projector_instance_partitions), and, once per partition, a fingerprint of
 // the first record applied (the anchor), kept beside the partition's offset so the projector can tell
 // later whether it still reads the same log. The anchor never moves with progress: a replaced log whose
 // records were taken for new ones is still found out by it. A tenant's partition is learned here, never assumed from the key's hash; the default

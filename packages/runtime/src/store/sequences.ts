@@ -37,12 +37,15 @@ interface StateRow {
   missing: string | null;
 }
 
-/** Each key's applied sequence and its first blocking parked event, as a join (many keys)… */
-const STATES = `WITH k AS (
+// Each key's applied sequence and its first blocking parked event: the keys, by ordinal…
+const STATE_KEYS = `WITH k AS (
        SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
      SELECT k.ord::int AS ord, false AS parked, s.sequence::text AS value, s.event_id, s.topic, s.partition, s."offset"::text AS offset,
-         nullif(s.missing, '{}')::text AS missing FROM k
+         nullif(s.missing, '{}')::text AS missing FROM k`;
+
+/** …as a join (many keys)… */
+const STATES = `${STATE_KEYS}
        JOIN projector_aggregate_sequences s ON s.projection = $1 AND s.instance_id = k.instance_id
          AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
      UNION ALL
@@ -52,11 +55,7 @@ const STATES = `WITH k AS (
        ORDER BY k.ord, p.id) first_parked`;
 
 /** …and with one index probe per key (fold.ts, FEW_KEYS). */
-const STATES_FEW = `WITH k AS (
-       SELECT x.ord, x.k->>0 AS instance_id, x.k->>1 AS aggregate_type, x.k->>2 AS aggregate_id
-       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, ord))
-     SELECT k.ord::int AS ord, false AS parked, s.sequence::text AS value, s.event_id, s.topic, s.partition, s."offset"::text AS offset,
-         nullif(s.missing, '{}')::text AS missing FROM k
+const STATES_FEW = `${STATE_KEYS}
        CROSS JOIN LATERAL (SELECT s.sequence, s.event_id, s.topic, s.partition, s."offset", s.missing FROM projector_aggregate_sequences s WHERE s.projection = $1 AND s.instance_id = k.instance_id
          AND s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id LIMIT 1) s
      UNION ALL
@@ -75,7 +74,7 @@ export async function loadAggregateStates(db: Queryable, projection: string, key
   if (keys.size === 0) return { sequences, parkedAggregates };
   const ids = [...keys.keys()];
   const { rows } = await db.query(
-    keyedStatement(keys.size, STATES_FEW, STATES, [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))]),
+    keyedStatement(keys.size, [projection, JSON.stringify([...keys.values()].map((a) => [a.instanceId, a.aggregateType, a.aggregateId]))], STATES_FEW, STATES),
   );
   for (const r of rows as StateRow[]) {
     const key = ids[r.ord - 1] as string;
@@ -110,5 +109,5 @@ export async function saveSequences(db: Queryable, projection: string, applied: 
     offset: s.position?.offset ?? null,
     missing: formatMissing(s.missing),
   }));
-  await db.query(keyedStatement(applied.length, SAVE_SEQUENCES, SAVE_SEQUENCES, [projection, JSON.stringify(rows)]));
+  await db.query(keyedStatement(applied.length, [projection, JSON.stringify(rows)], SAVE_SEQUENCES));
 }
