@@ -20,7 +20,7 @@ import { batchFacts } from "./store/instance-partitions.ts";
 import { advanceOffset, storedOffset, storedPosition } from "./store/offsets.ts";
 import { park } from "./store/parked.ts";
 import { type AggregateRef, aggregateRefKey, loadAggregateStates, type ParkedHead, saveSequences } from "./store/sequences.ts";
-import { type WriteBehindOptions, WriteBehindWindow } from "./write-behind.ts";
+import { type WindowSequence, type WriteBehindOptions, WriteBehindWindow } from "./write-behind.ts";
 
 export interface ApplierOptions {
   pool: pg.Pool;
@@ -213,16 +213,23 @@ export class BatchApplier {
     const { decoded, aggregates } = this.decode(records, stats);
     if (decoded.some((p) => !p.event)) return undefined;
 
-    const unknown = new Map([...aggregates].filter(([k]) => w.sequence(k) === undefined));
+    // The batch's aggregates looked up in the window once each (its map is large: one per aggregate folded).
+    const held = new Map<string, WindowSequence | undefined>();
+    for (const k of aggregates.keys()) held.set(k, w.sequence(k));
+    const unknown = new Map([...aggregates].filter(([k]) => held.get(k) === undefined));
     const { sequences, parkedAggregates } = await loadAggregateStates(db, projection.name, unknown);
     if (parkedAggregates.size > 0) return undefined;
-    for (const [k, ref] of unknown) w.sequences.set(k, { ref, state: sequences.get(k), dirty: false });
+    for (const [k, ref] of unknown) {
+      const s = { ref, state: sequences.get(k), dirty: false };
+      w.sequences.set(k, s);
+      held.set(k, s);
+    }
 
     const advanced = new Map<string, SequenceState>();
     const toApply: ProjectedEvent[] = [];
     for (const { record, event, aggregate } of decoded) {
       const agg = aggregate as string;
-      const current = advanced.get(agg) ?? w.sequence(agg)?.state;
+      const current = advanced.get(agg) ?? held.get(agg)?.state;
       const verdict = judge(current, event as ProjectedEvent);
       if (verdict.kind === "duplicate") {
         stats.duplicates++;
@@ -235,7 +242,7 @@ export class BatchApplier {
     await w.rows.apply(db, projection, toApply, stats);
 
     for (const [k, state] of advanced) {
-      const s = w.sequence(k);
+      const s = held.get(k);
       if (s) Object.assign(s, { state, dirty: true });
     }
     const nextOffset = (BigInt((batch.records.at(-1) as ConsumedRecord).offset) + 1n).toString();

@@ -100,6 +100,12 @@ export interface FoldStats {
   statements: number;
 }
 
+/** A reaction of the batch, in its place among the steps. */
+interface PlannedReaction {
+  touches: readonly string[] | undefined;
+  statements: SqlStatement[];
+}
+
 /** A reaction waiting to run, with the rows it must see written first. */
 interface DeferredReaction {
   rows: [Table, Map<string, Slot>][];
@@ -174,11 +180,12 @@ export class RowCache {
    * its rows, so it sees and changes them as sequential apply would. Rows of other tables stay held.
    */
   async apply(db: Queryable, projection: Projection, events: readonly ProjectedEvent[], stats: FoldStats): Promise<void> {
-    let steps: Step[] = [];
+    const plan: (Step | PlannedReaction)[] = [];
+    let reactedHere: Set<string> | "all" = new Set();
     for (const event of events) {
       for (const handler of projection.handlersFor(event.eventType) ?? []) {
         if (handler.kind === "row") {
-          steps.push(rowStep(handler as unknown as RowHandler, event));
+          plan.push(rowStep(handler as unknown as RowHandler, event));
           continue;
         }
         let statements: ReturnType<typeof handler.statements>;
@@ -187,14 +194,40 @@ export class RowCache {
         } catch (err) {
           throw new EventApplyError(event, err);
         }
-        await this.fold(db, steps, stats);
-        steps = [];
         const { touches } = handler;
         if (touches) for (const s of statements) assertTouchesOnly(s.text, touches);
-        this.defer(touches, statements);
+        plan.push({ touches, statements });
+        if (touches === undefined) reactedHere = "all";
+        else if (reactedHere !== "all") for (const t of touches) reactedHere.add(t);
       }
     }
+    if (reactedHere !== "all" && reactedHere.size > 0) await this.prefetch(db, plan, reactedHere, stats);
+    let steps: Step[] = [];
+    for (const item of plan) {
+      if ("handler" in item) {
+        steps.push(item);
+        continue;
+      }
+      await this.fold(db, steps, stats);
+      steps = [];
+      this.defer(item.touches, item.statements);
+    }
     await this.fold(db, steps, stats);
+  }
+
+  /**
+   * Loads, before the first segment, the rows of every table no reaction of the batch touches: each
+   * reaction ends a segment and each segment loads what it needs, so a batch with many reactions (users
+   * removed) would otherwise read its rows in as many small queries.
+   */
+  private async prefetch(db: Queryable, plan: readonly (Step | PlannedReaction)[], reactedHere: ReadonlySet<string>, stats: FoldStats): Promise<void> {
+    const untouched = (table: Table) => !reactedHere.has(table.name);
+    for (const item of plan) {
+      if (!("handler" in item)) continue;
+      if (untouched(item.handler.table)) this.want(item.handler.table, item.keyValues, item.key);
+      for (const ref of item.reads) if (untouched(ref.table as unknown as Table)) this.want(ref.table as unknown as Table, ref.key);
+    }
+    await this.loadWanted(db, stats);
   }
 
   private async fold(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
@@ -203,8 +236,7 @@ export class RowCache {
       this.want(s.handler.table, s.keyValues, s.key);
       for (const ref of s.reads) this.want(ref.table as unknown as Table, ref.key);
     }
-    if ([...this.unloaded.keys()].some((t) => this.deferred.some((d) => touchesTable(d.touches, t)))) await this.runDeferred(db, stats);
-    await this.load(db, stats);
+    await this.loadWanted(db, stats);
     for (const s of steps) {
       const slot = this.slots.get(s.handler.table)?.get(s.key) as Slot;
       const ctx = s.reads.length === 0 ? noReads : readContext(s.reads, this.slots);
@@ -220,6 +252,12 @@ export class RowCache {
       slot.dirty = true;
       if (result === null) slot.deleted = true;
     }
+  }
+
+  /** Loads the rows wanted since the last load, after the deferred reactions that touch their tables. */
+  private async loadWanted(db: Queryable, stats: FoldStats): Promise<void> {
+    if ([...this.unloaded.keys()].some((t) => this.deferred.some((d) => touchesTable(d.touches, t)))) await this.runDeferred(db, stats);
+    await this.load(db, stats);
   }
 
   /** Runs the deferred reactions, then writes the changed rows; the cache is empty afterwards. */

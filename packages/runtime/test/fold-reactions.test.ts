@@ -56,6 +56,23 @@ describe("set-based reactions that name their tables", () => {
     expect(await names("things")).toEqual([{ id: "a", name: "a2" }]);
   });
 
+  it("do not split the loads of tables they do not touch: rows wanted on both sides of them are read in one query", async () => {
+    const [f, g, h] = [user("f"), user("g"), user("h")];
+    const stats = await spec.given(
+      f(ev.userUsernameChanged, { userName: "f1" }),
+      g(ev.userRemoved, {}),
+      h(ev.userUsernameChanged, { userName: "h1" }),
+      g(ev.userRemoved, {}),
+      f(ev.userUsernameChanged, { userName: "f2" }),
+    );
+    // things: one load (f and h) and one upsert; notes: the two reactions' DELETEs.
+    expect(stats.statements).toBe(4);
+    expect((await names("things")).filter((r) => ["f", "h"].includes(r.id))).toEqual([
+      { id: "f", name: "f2" },
+      { id: "h", name: "h1" },
+    ]);
+  });
+
   it("end the segment when it uses them, so the stream's order of effects holds", async () => {
     const [c, d] = [user("c"), user("d")];
     await spec.given(
