@@ -21,7 +21,7 @@ interface Status {
   finishedAt?: string;
   oldSchema?: string;
   error?: string;
-  progress: { applied: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null };
+  progress: { applied: number; read: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null };
 }
 
 export async function operatedRebuild(schema: string, topic: string, events: number): Promise<RebuildResult> {
@@ -67,7 +67,7 @@ export async function operatedRebuild(schema: string, topic: string, events: num
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
         log(
-          `  ${status.state}: ${status.progress.applied.toLocaleString("en")}/${status.progress.target.toLocaleString("en")} (${status.progress.eventsPerSecond.toLocaleString("en")} events/s)`,
+          `  ${status.state}: ${status.progress.applied.toLocaleString("en")}/${status.progress.target.toLocaleString("en")} committed, ${status.progress.read.toLocaleString("en")} read (${status.progress.eventsPerSecond.toLocaleString("en")} events/s)`,
         );
       }
     }

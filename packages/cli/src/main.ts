@@ -107,11 +107,11 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
   return [line(columns), line(widths.map((w) => "-".repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
 }
 
-function progressLine(p: { applied: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null }) {
+function progressLine(p: { applied: number; read?: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null }) {
   const width = 30;
   const filled = Math.round(Math.min(1, p.ratio) * width);
   const eta = p.etaSeconds === null ? "--" : `${p.etaSeconds}s`;
-  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(p.ratio * 100).toFixed(1).padStart(5)}%  ${p.applied}/${p.target} events  ${p.eventsPerSecond}/s  ETA ${eta}`;
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(p.ratio * 100).toFixed(1).padStart(5)}%  ${p.applied}/${p.target} events${p.read === undefined ? "" : ` (read ${p.read})`}  ${p.eventsPerSecond}/s  ETA ${eta}`;
 }
 
 async function waitRebuild(): Promise<Record<string, unknown>> {

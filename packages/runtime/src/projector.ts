@@ -38,6 +38,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Projector {
   private readonly applier: BatchApplier;
   private readonly lag = new Map<string, number>();
+  /** The next offset after the last batch applied or folded, per partition ("topic/partition"): ahead of the stored offset while a write-behind window holds it. */
+  private readonly reached = new Map<string, bigint>();
   private readonly guard: LogGuard;
   private assigned: TopicPartition[] = [];
   private logCheck?: NodeJS.Timeout;
@@ -150,6 +152,11 @@ export class Projector {
     return this.assigned;
   }
 
+  /** How far each partition is applied or folded into the write-behind window, committed or not (progress, not a position to resume from). */
+  reachedOffsets(): ReadonlyMap<string, bigint> {
+    return this.reached;
+  }
+
   /** Largest lag over the partitions this member has seen (records behind the log end). */
   maxLag(): number {
     return Math.max(0, ...this.lag.values());
@@ -206,8 +213,10 @@ export class Projector {
             metrics.outOfOrder.inc(labels, s.outOfOrder);
             metrics.eventsParked.inc(labels, s.parked);
           }
+          const tpKey = `${batch.topic}/${batch.partition}`;
+          this.reached.set(tpKey, BigInt(result.nextOffset));
           const lag = Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset));
-          this.lag.set(`${batch.topic}/${batch.partition}`, Math.max(0, lag));
+          this.lag.set(tpKey, Math.max(0, lag));
           metrics.partitionLag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, lag));
         }
         return result;

@@ -6,7 +6,8 @@ const offset = z.string().describe("Kafka offset (decimal string)");
 const date = z.string().describe("RFC 3339");
 
 const progress = z.object({
-  applied: z.number(),
+  applied: z.number().describe("events of the relevant partitions committed in the shadow schema"),
+  read: z.number().describe("events read so far, committed or still in the write-behind window (ahead of applied while catching up)"),
   target: z.number(),
   ratio: z.number(),
   eventsPerSecond: z.number(),

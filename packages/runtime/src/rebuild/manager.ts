@@ -39,7 +39,7 @@ export interface RebuildStatus {
   shadowSchema: string;
   startedAt: string;
   finishedAt?: string;
-  progress: { applied: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null };
+  progress: { applied: number; read: number; target: number; ratio: number; eventsPerSecond: number; etaSeconds: number | null };
   /** Full rebuild: the previous live schema, kept for rollback. */
   oldSchema?: string;
   diff?: TableDiff[];
@@ -71,6 +71,7 @@ type Part = { topic: string; partition: number; end: bigint };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const partKey = (p: { topic: string; partition: number }) => `${p.topic}/${p.partition}`;
+const max = (a: bigint, b: bigint) => (a > b ? a : b);
 
 export class RebuildManager {
   private job?: { status: RebuildStatus; shadow: Shadow; lock: RebuildLock };
@@ -137,7 +138,7 @@ export class RebuildManager {
       state: "running",
       shadowSchema,
       startedAt: new Date().toISOString(),
-      progress: { applied: 0, target: 0, ratio: 0, eventsPerSecond: 0, etaSeconds: null },
+      progress: { applied: 0, read: 0, target: 0, ratio: 0, eventsPerSecond: 0, etaSeconds: null },
     };
     const shadow = this.shadow(shadowSchema, opts.instanceId);
     await migrate(shadow.pool, shadowSchema, this.deps.migrations);
@@ -245,16 +246,20 @@ export class RebuildManager {
       const shadowAt = await offsetMap(shadow.pool, projection.name, { schema: shadow.schema });
       const live = await offsetMap(pool, projection.name, { schema: config.schema });
       const n = Number(parts.reduce((s, p) => s + (shadowAt.get(partKey(p)) ?? 0n), 0n));
-      first ??= n;
+      // Read ahead of what is committed while a write-behind window holds it: the rate and the ETA follow the reading.
+      const reached = shadow.projector.reachedOffsets();
+      const read = Number(parts.reduce((s, p) => s + max(shadowAt.get(partKey(p)) ?? 0n, reached.get(partKey(p)) ?? 0n), 0n));
+      first ??= read;
       const elapsed = (Date.now() - t0) / 1000;
-      const rate = elapsed > 0 ? (n - first) / elapsed : 0;
-      const target = Math.max(status.progress.target, n);
+      const rate = elapsed > 0 ? (read - first) / elapsed : 0;
+      const target = Math.max(status.progress.target, read);
       status.progress = {
         applied: n,
+        read,
         target,
         ratio: target ? n / target : 1,
         eventsPerSecond: Math.round(rate),
-        etaSeconds: rate > 0 ? Math.round((target - n) / rate) : null,
+        etaSeconds: rate > 0 ? Math.round((target - read) / rate) : null,
       };
       this.deps.onProgress?.(status.progress.ratio);
       const caughtUp = parts.every((p) => {
