@@ -146,6 +146,13 @@ export async function applyEvents(db: Queryable, projection: Projection, events:
 
 const touchesTable = (touches: readonly string[] | undefined, table: Table) => touches === undefined || touches.includes(table.name);
 
+/** Tables touched so far, with a reaction's added ("all": one did not declare them). */
+function withTouched(touched: Set<string> | "all", touches: readonly string[] | undefined): Set<string> | "all" {
+  if (touches === undefined) return "all";
+  if (touched !== "all") for (const t of touches) touched.add(t);
+  return touched;
+}
+
 /** Holds a reaction to the tables it declared: a statement naming another table could reorder effects. */
 function assertTouchesOnly(sql: string, touches: readonly string[]): void {
   for (const m of sql.matchAll(/\b(?:FROM|JOIN|INTO|UPDATE|USING)\s+"?([A-Za-z_][A-Za-z0-9_]*)/gi)) {
@@ -197,8 +204,7 @@ export class RowCache {
         const { touches } = handler;
         if (touches) for (const s of statements) assertTouchesOnly(s.text, touches);
         plan.push({ touches, statements });
-        if (touches === undefined) reactedHere = "all";
-        else if (reactedHere !== "all") for (const t of touches) reactedHere.add(t);
+        reactedHere = withTouched(reactedHere, touches);
       }
     }
     if (reactedHere !== "all" && reactedHere.size > 0) await this.prefetch(db, plan, reactedHere, stats);
@@ -221,21 +227,14 @@ export class RowCache {
    * removed) would otherwise read its rows in as many small queries.
    */
   private async prefetch(db: Queryable, plan: readonly (Step | PlannedReaction)[], reactedHere: ReadonlySet<string>, stats: FoldStats): Promise<void> {
-    const untouched = (table: Table) => !reactedHere.has(table.name);
-    for (const item of plan) {
-      if (!("handler" in item)) continue;
-      if (untouched(item.handler.table)) this.want(item.handler.table, item.keyValues, item.key);
-      for (const ref of item.reads) if (untouched(ref.table as unknown as Table)) this.want(ref.table as unknown as Table, ref.key);
-    }
+    const steps = plan.filter((item): item is Step => "handler" in item);
+    this.wantRows(steps, (table) => !reactedHere.has(table.name));
     await this.loadWanted(db, stats);
   }
 
   private async fold(db: Queryable, steps: readonly Step[], stats: FoldStats): Promise<void> {
     if (steps.length === 0) return;
-    for (const s of steps) {
-      this.want(s.handler.table, s.keyValues, s.key);
-      for (const ref of s.reads) this.want(ref.table as unknown as Table, ref.key);
-    }
+    this.wantRows(steps);
     await this.loadWanted(db, stats);
     for (const s of steps) {
       const slot = this.slots.get(s.handler.table)?.get(s.key) as Slot;
@@ -251,6 +250,14 @@ export class RowCache {
       slot.row = result ?? undefined;
       slot.dirty = true;
       if (result === null) slot.deleted = true;
+    }
+  }
+
+  /** Wants the rows the steps change and read (of the tables `include` accepts). */
+  private wantRows(steps: readonly Step[], include = (_table: Table) => true): void {
+    for (const s of steps) {
+      if (include(s.handler.table)) this.want(s.handler.table, s.keyValues, s.key);
+      for (const ref of s.reads) if (include(ref.table as unknown as Table)) this.want(ref.table as unknown as Table, ref.key);
     }
   }
 
@@ -277,8 +284,7 @@ export class RowCache {
       this.unloaded.delete(table);
     }
     this.deferred.push({ rows, statements, touches });
-    if (touches === undefined) this.reacted = "all";
-    else if (this.reacted !== "all") for (const t of touches) this.reacted.add(t);
+    this.reacted = withTouched(this.reacted, touches);
   }
 
   /** Deferred reactions in stream order, each after writing the rows it took. A later window writes nothing before its predecessor committed. */
