@@ -91,28 +91,38 @@ export class InvalidEnvelopeError extends Error {
 }
 
 /** Parses record headers; throws InvalidEnvelopeError naming the faulty header. */
-export function headersToEnvelope(h: Readonly<Record<string, string | undefined>>): EventEnvelope {
-  const need = (name: string) => {
-    const v = h[name];
-    if (v === undefined) throw new InvalidEnvelopeError(`missing header ${name}`);
-    return v;
-  };
-  const int = (name: string) => {
-    const raw = need(name);
-    if (!/^\d{1,16}$/.test(raw)) throw new InvalidEnvelopeError(`header ${name} is not an integer: ${raw.slice(0, 40)}`);
-    return Number(raw);
-  };
+type TextHeaders = Readonly<Record<string, string | undefined>>;
+
+function need(h: TextHeaders, name: string): string {
+  const v = h[name];
+  if (v === undefined) throw new InvalidEnvelopeError(`missing header ${name}`);
+  return v;
+}
+
+/** 1 to 16 decimal digits (checked by char code: a regex per header costs more on every record). */
+function int(h: TextHeaders, name: string): number {
+  const raw = need(h, name);
+  let digits = raw.length >= 1 && raw.length <= 16;
+  for (let i = 0; digits && i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    digits = c >= 48 && c <= 57;
+  }
+  if (!digits) throw new InvalidEnvelopeError(`header ${name} is not an integer: ${raw.slice(0, 40)}`);
+  return Number(raw);
+}
+
+export function headersToEnvelope(h: TextHeaders): EventEnvelope {
   const envelope: EventEnvelope = {
-    eventId: need(HEADER.eventId),
-    eventType: need(HEADER.eventType),
-    schemaVersion: int(HEADER.schemaVersion),
-    instanceId: need(HEADER.instanceId),
-    aggregateType: need(HEADER.aggregateType),
-    aggregateId: need(HEADER.aggregateId),
-    aggregateSequence: int(HEADER.aggregateSequence),
-    resourceOwner: need(HEADER.resourceOwner),
+    eventId: need(h, HEADER.eventId),
+    eventType: need(h, HEADER.eventType),
+    schemaVersion: int(h, HEADER.schemaVersion),
+    instanceId: need(h, HEADER.instanceId),
+    aggregateType: need(h, HEADER.aggregateType),
+    aggregateId: need(h, HEADER.aggregateId),
+    aggregateSequence: int(h, HEADER.aggregateSequence),
+    resourceOwner: need(h, HEADER.resourceOwner),
     creator: h[HEADER.creator] ?? "",
-    createdAt: new Date(need(HEADER.createdAt)),
+    createdAt: new Date(need(h, HEADER.createdAt)),
   };
   if (meetsEnvelopeRules(envelope)) return envelope;
   const parsed = envelopeSchema.safeParse(envelope);
@@ -163,8 +173,15 @@ export function renderBytes(b: Uint8Array, max = 400): string {
 
 /** What a UTF-8 contract value must not be: why, or undefined when it is fine. */
 function textFault(b: Uint8Array): string | undefined {
-  if (b.includes(0)) return "contains a NUL byte";
-  if (!isUtf8(b)) return "is not valid UTF-8";
+  // One pass in JavaScript: contract values are short and mostly ASCII, and two native calls per
+  // header cost more than reading the bytes (UTF-8 is checked only when a byte is not ASCII).
+  let ascii = true;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number;
+    if (c === 0) return "contains a NUL byte";
+    if (c >= 0x80) ascii = false;
+  }
+  if (!ascii && !isUtf8(b)) return "is not valid UTF-8";
   return undefined;
 }
 
@@ -177,22 +194,24 @@ const AVRO_CONTENT_TYPE_BYTES = Buffer.from(AVRO_CONTENT_TYPE);
  * the producer's own (tracing, …): opaque bytes, never interpreted. Throws ContractViolationError.
  */
 export function checkRecordBytes(key: Uint8Array | null, headers: HeaderBytes): void {
-  const seen = new Map<string, Uint8Array>();
-  for (const [name, value] of headers) {
+  let instance: Uint8Array | undefined;
+  let contentType: Uint8Array | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i] as HeaderBytes[number];
     if (!CONTRACT_HEADERS.has(name)) continue;
-    if (seen.has(name)) throw new ContractViolationError(`header ${name} appears more than once`);
-    seen.set(name, value);
+    // A repeat is looked for among the headers before this one (a record has about a dozen).
+    for (let j = 0; j < i; j++) if ((headers[j] as HeaderBytes[number])[0] === name) throw new ContractViolationError(`header ${name} appears more than once`);
+    if (name === HEADER.instanceId) instance = value;
+    else if (name === HEADER.contentType) contentType = value;
     const fault = textFault(value);
     if (fault) throw new ContractViolationError(`header ${name} ${fault}: "${renderBytes(value, 80)}"`);
   }
-  const instance = seen.get(HEADER.instanceId);
   if (key === null) throw new ContractViolationError(`the record has no key (it must equal instance-id${instance ? ` "${renderBytes(instance, 80)}"` : ""})`);
   const fault = textFault(key);
   if (fault) throw new ContractViolationError(`the key ${fault}: "${renderBytes(key, 80)}"`);
   if (instance !== undefined && Buffer.compare(key, instance) !== 0) {
     throw new ContractViolationError(`key "${renderBytes(key, 80)}" differs from instance-id "${renderBytes(instance, 80)}"`);
   }
-  const contentType = seen.get(HEADER.contentType);
   if (contentType !== undefined && Buffer.compare(contentType, AVRO_CONTENT_TYPE_BYTES) !== 0) {
     throw new ContractViolationError(`content-type "${renderBytes(contentType, 80)}" is not ${AVRO_CONTENT_TYPE}`);
   }

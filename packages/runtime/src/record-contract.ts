@@ -59,12 +59,18 @@ export function decodeRecord(catalog: EventCatalog, r: RecordBytes): DecodedReco
 }
 
 /** The path of the first string holding a NUL, if any (decoded Avro: plain objects, arrays, maps). */
-function nulField(v: unknown, path = ""): string | undefined {
-  if (typeof v === "string") return v.includes("\u0000") ? path || "(root)" : undefined;
+function nulField(v: unknown): string | undefined {
+  const path = nulPath(v);
+  return path === "" ? "(root)" : path;
+}
+
+/** "" for the value itself; the path is only built for a find (every record is checked). */
+function nulPath(v: unknown): string | undefined {
+  if (typeof v === "string") return v.includes("\u0000") ? "" : undefined;
   if (typeof v !== "object" || v === null || Buffer.isBuffer(v)) return undefined;
-  for (const [k, x] of Object.entries(v)) {
-    const found = nulField(x, path ? `${path}.${k}` : k);
-    if (found !== undefined) return found;
+  for (const k of Object.keys(v)) {
+    const found = nulPath((v as Record<string, unknown>)[k]);
+    if (found !== undefined) return found === "" ? k : `${k}.${found}`;
   }
   return undefined;
 }
