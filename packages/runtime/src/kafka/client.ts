@@ -1,6 +1,6 @@
 // One kafkajs client as the runtime configures it: retries, timeouts, and its log through pino (benign
 // retries below error).
-import "./kafkajs-records.ts"; // before kafkajs loads: its record decoder replaced (see there)
+import "./kafkajs-records.ts"; // every kafkajs client is made here: its record decoder replaced first (see there)
 import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "pino";
 import { kafkaLogLevel } from "./log.ts";

@@ -2,9 +2,9 @@
 // header (11 copies per record here) and its timestamps and offsets through a BigInt wrapper: a fifth
 // of the projector's busy CPU while catching up (README "Performance"). This module puts a decoder of
 // the same record format (Kafka's record v2: attributes, timestamp delta, offset delta, key, value,
-// headers) with the same result shape in kafkajs' place for it, in one pass. It must be evaluated before
-// kafkajs is first loaded (kafkajs keeps the decoder it required at load): every module of ours that
-// imports kafkajs imports this one first, and `kafkajsRecordDecoderInstalled` tells whether it took.
+// headers) with the same result shape in kafkajs' place for it, in one pass. kafkajs requires its fetch
+// decoders on the first fetch and keeps them, so this must be evaluated before any fetch: client.ts, where
+// every kafkajs client of ours is made, imports it first (a test checks that it took).
 import { createRequire, Module } from "node:module";
 
 /** The parts of kafkajs' Decoder the record needs (it reads from `buffer` at `offset`). */
@@ -74,17 +74,16 @@ function readHeaders(d: KafkaJsDecoder): Headers {
   for (let i = 0; i < count; i++) {
     const name = d.readVarIntString() ?? "null";
     const value = d.readVarIntBytes();
-    if (!Object.hasOwn(headers, name)) {
-      // An own property even for a name like "__proto__" (plain assignment would set the prototype).
-      if (name === "__proto__") Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
-      else headers[name] = value;
-      continue;
-    }
-    const seen = headers[name] as Buffer | null | (Buffer | null)[];
-    const all = Array.isArray(seen) ? [...seen, value] : [seen, value];
-    Object.defineProperty(headers, name, { value: all, enumerable: true, writable: true, configurable: true });
+    const seen = Object.hasOwn(headers, name) ? headers[name] : undefined;
+    setOwn(headers, name, seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value]);
   }
   return headers;
+}
+
+/** An own property even for the name "__proto__" (plain assignment would set the prototype). */
+function setOwn(headers: Headers, name: string, value: Headers[string]): void {
+  if (name === "__proto__") Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+  else headers[name] = value;
 }
 
 /** One record of a batch, as kafkajs' own record decoder returns it. */
@@ -104,15 +103,11 @@ const require = createRequire(import.meta.url);
 const recordDecoderPath = require.resolve("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
 const recordBatchDecoderPath = require.resolve("kafkajs/src/protocol/recordBatch/v0/decoder.js");
 
-/** Whether kafkajs was loaded after this module (and so decodes records with it). */
-let installed = false;
+// Only while kafkajs has not decoded a fetch yet (after that it holds its own decoder).
 if (require.cache[recordBatchDecoderPath] === undefined) {
   const m = new Module(recordDecoderPath);
   m.filename = recordDecoderPath;
   m.loaded = true;
   m.exports = decodeKafkaJsRecord;
   require.cache[recordDecoderPath] = m;
-  installed = true;
 }
-
-export const kafkajsRecordDecoderInstalled = () => installed && require.cache[recordDecoderPath]?.exports === decodeKafkaJsRecord;

@@ -1,4 +1,3 @@
-import "./kafkajs-records.ts"; // before kafkajs loads: its record decoder replaced (see there)
 import { partitionForKey } from "@idp/events";
 import { type Consumer, Partitioners, type Producer } from "kafkajs";
 import type { Position } from "../projection.ts";

@@ -1,6 +1,5 @@
 // How kafkajs' log entries are read: the pino level each one gets, and which ones tell the consumer that
 // the log under it may have been replaced.
-import "./kafkajs-records.ts"; // before kafkajs loads: its record decoder replaced (see there)
 import { logLevel } from "kafkajs";
 
 interface Entry {
